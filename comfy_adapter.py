@@ -1,0 +1,124 @@
+"""The only module that touches ComfyUI.
+
+Inside ComfyUI it defers to ``folder_paths``, ``comfy.model_management`` and
+``comfy.utils.ProgressBar``; outside it (tests, scripts) it falls back to plain
+torch device choice, a silent progress bar and a local models folder. ComfyUI
+modules are imported on first use, never at import time, so the pack loads
+without ComfyUI.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+
+import torch
+
+PACK_DIR = Path(__file__).resolve().parent
+
+
+def _comfy(module: str):
+    """The ComfyUI module, or None outside ComfyUI."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        return None
+
+
+def in_comfyui() -> bool:
+    return _comfy("comfy.model_management") is not None and _comfy("folder_paths") is not None
+
+
+def torch_device() -> torch.device:
+    mm = _comfy("comfy.model_management")
+    if mm is not None:
+        return mm.get_torch_device()
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def offload_device() -> torch.device:
+    mm = _comfy("comfy.model_management")
+    return mm.unet_offload_device() if mm is not None else torch.device("cpu")
+
+
+def intermediate_device() -> torch.device:
+    """Where node outputs live between nodes (ComfyUI keeps them on the CPU)."""
+    mm = _comfy("comfy.model_management")
+    return mm.intermediate_device() if mm is not None else torch.device("cpu")
+
+
+def throw_if_interrupted() -> None:
+    """Stops a long loop when the user presses Cancel in ComfyUI."""
+    mm = _comfy("comfy.model_management")
+    if mm is not None:
+        mm.throw_exception_if_processing_interrupted()
+
+
+def soft_empty_cache() -> None:
+    mm = _comfy("comfy.model_management")
+    if mm is not None:
+        mm.soft_empty_cache()
+    elif torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+class _SilentProgressBar:
+    def __init__(self, total: int):
+        self.total = total
+        self.current = 0
+
+    def update(self, value: int) -> None:
+        self.current += value
+
+    def update_absolute(self, value: int, total: int | None = None, preview=None) -> None:
+        self.current = value
+        if total is not None:
+            self.total = total
+
+
+def progress_bar(total: int):
+    """ComfyUI's progress bar on the node, or a silent one outside ComfyUI."""
+    utils = _comfy("comfy.utils")
+    return utils.ProgressBar(total) if utils is not None else _SilentProgressBar(total)
+
+
+def models_dir() -> Path:
+    """ComfyUI's ``models`` folder; outside ComfyUI ``$MASKFORGE_MODELS_DIR`` or ``models_local/`` in the pack."""
+    fp = _comfy("folder_paths")
+    if fp is not None:
+        return Path(fp.models_dir)
+    return Path(os.environ.get("MASKFORGE_MODELS_DIR", PACK_DIR / "models_local"))
+
+
+def add_model_folder(kind: str, subfolder: str) -> None:
+    """Registers ``models/<subfolder>`` under ``kind`` in ComfyUI, keeping paths that are already there
+    (other packs', ``extra_model_paths.yaml``)."""
+    fp = _comfy("folder_paths")
+    if fp is not None:
+        fp.add_model_folder_path(kind, str(models_dir() / subfolder))
+
+
+def model_folders(kind: str, subfolder: str) -> list[Path]:
+    """Every folder searched for ``kind``, the default one (where downloads go) first."""
+    fp = _comfy("folder_paths")
+    default = models_dir() / subfolder
+    if fp is None:
+        return [default]
+    try:
+        paths = [Path(p) for p in fp.get_folder_paths(kind)]
+    except KeyError:
+        paths = []
+    return [default] + [p for p in paths if p != default]
+
+
+def user_dir() -> Path:
+    """ComfyUI's user folder (it survives reinstalling the pack); outside ComfyUI ``$MASKFORGE_USER_DIR`` or ``~/.maskforge``."""
+    fp = _comfy("folder_paths")
+    if fp is not None:
+        return Path(fp.get_user_directory())
+    return Path(os.environ.get("MASKFORGE_USER_DIR", Path.home() / ".maskforge"))

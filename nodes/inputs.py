@@ -1,0 +1,90 @@
+"""Input checks every node runs first: a clear error naming the node and the input."""
+
+from __future__ import annotations
+
+import torch
+
+from .. import comfy_adapter
+from ..errors import MaskForgeError
+from ..ops import nonempty, resize_mask
+
+
+def _check_tensor(node: str, name: str, value) -> torch.Tensor:
+    if not isinstance(value, torch.Tensor):
+        raise MaskForgeError(node, f"expected a tensor, got {type(value).__name__}", name)
+    if value.numel() and not value.is_floating_point():
+        value = value.float()
+    if value.is_floating_point() and torch.isnan(value).any():
+        raise MaskForgeError(node, "contains NaN values; check the node that made it", name)
+    return value
+
+
+def check_image(node: str, name: str, image) -> torch.Tensor:
+    """An IMAGE as ``[B,H,W,3]`` float32 in 0..1 (alpha dropped, grey expanded)."""
+    image = _check_tensor(node, name, image)
+    if image.ndim == 3:
+        image = image.unsqueeze(0)
+    if image.ndim != 4:
+        raise MaskForgeError(node, f"an IMAGE is [B,H,W,C]; got shape {list(image.shape)}", name)
+    b, h, w, c = image.shape
+    if b == 0:
+        raise MaskForgeError(node, "the image batch is empty", name)
+    if h == 0 or w == 0:
+        raise MaskForgeError(node, f"the image has no pixels (shape {list(image.shape)})", name)
+    if c not in (1, 3, 4):
+        raise MaskForgeError(node, f"an IMAGE has 1, 3 or 4 channels last; got {c} (shape {list(image.shape)})", name)
+    image = image.float()
+    if c == 1:
+        image = image.expand(-1, -1, -1, 3)
+    return image[..., :3].clamp(0.0, 1.0)
+
+
+def check_mask(node: str, name: str, mask) -> torch.Tensor:
+    """A MASK as ``[B,H,W]`` float32 in 0..1; ``[H,W]`` and ``[B,1,H,W]`` are accepted."""
+    mask = _check_tensor(node, name, mask)
+    if mask.ndim == 2:
+        mask = mask.unsqueeze(0)
+    elif mask.ndim == 4 and mask.shape[1] == 1:
+        mask = mask[:, 0]
+    if mask.ndim != 3:
+        raise MaskForgeError(node, f"a MASK is [B,H,W]; got shape {list(mask.shape)}", name)
+    if mask.shape[0] == 0:
+        raise MaskForgeError(node, "the mask batch is empty", name)
+    if mask.shape[1] == 0 or mask.shape[2] == 0:
+        raise MaskForgeError(node, f"the mask has no pixels (shape {list(mask.shape)})", name)
+    return mask.float().clamp(0.0, 1.0)
+
+
+def batch_size(node: str, **sizes: int) -> int:
+    """The batch size several inputs share; a batch of 1 pairs with any size."""
+    named = {k: v for k, v in sizes.items() if v != 1}
+    if len(set(named.values())) > 1:
+        listed = ", ".join(f"{k} has {v}" for k, v in sizes.items())
+        raise MaskForgeError(node, f"batch sizes differ ({listed}); use equal batches or a batch of 1")
+    return max(sizes.values())
+
+
+def fit_mask(node: str, mask: torch.Tensor, image: torch.Tensor, resize: bool, name: str = "mask") -> torch.Tensor:
+    """The mask at the image's size and batch: resized when ``resize`` is on, else an error."""
+    h, w = image.shape[1:3]
+    if mask.shape[1:] != (h, w):
+        if not resize:
+            raise MaskForgeError(
+                node,
+                f"mask is {mask.shape[2]}x{mask.shape[1]} but the image is {w}x{h}; "
+                "turn on resize_mask or use a mask of the image's size",
+                name,
+            )
+        mask = resize_mask(mask, h, w)
+    b = batch_size(node, image=image.shape[0], **{name: mask.shape[0]})
+    return mask.expand(b, -1, -1) if mask.shape[0] != b else mask
+
+
+def mask_output(mask: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """A MASK ready to leave a node: ``[B,H,W]`` float32 in 0..1, at least one item, on ComfyUI's intermediate device."""
+    mask = nonempty(mask.float().clamp(0.0, 1.0), height, width)
+    return mask.to(comfy_adapter.intermediate_device()).contiguous()
+
+
+def image_output(image: torch.Tensor) -> torch.Tensor:
+    return image.float().clamp(0.0, 1.0).to(comfy_adapter.intermediate_device()).contiguous()
