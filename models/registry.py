@@ -36,3 +36,12 @@ def register(*specs: ModelSpec) -> None:
 
 def specs(family: str | None = None) -> list[ModelSpec]:
     return [s for s in REGISTRY.values() if family is None or s.family == family]
+
+
+# The rows. Hub repos are pinned to a commit; checksums are the files' SHA-256 as published.
+
+# --- LabelMask (segformer, mask2former) ---
+
+# --- PromptMask (grounding-dino, sam, sam2) ---
+
+# --- RemoveBGMask (rembg) ---
