@@ -11,6 +11,7 @@ class ModelFile:
     sha256: str | None = None  # None only where the source publishes no fixed file
     size: int | None = None  # bytes, for the offline message and the README
     url: str | None = None  # direct download; hub files are fetched by repo + revision instead
+    md5: str | None = None  # checked where the source publishes only an MD5 (rembg's releases) and sha256 is None
 
 
 @dataclass(frozen=True)
