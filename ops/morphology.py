@@ -46,29 +46,36 @@ def _within_radius(binary: np.ndarray, radius: int) -> np.ndarray:
     """Pixels whose Euclidean distance to a set pixel of ``binary`` is at most ``radius``."""
     import edt
 
-    if not binary.any():
+    rows, cols = np.flatnonzero(binary.any(1)), np.flatnonzero(binary.any(0))
+    if len(rows) == 0:
         return binary
-    ys, xs = np.nonzero(binary)
     h, w = binary.shape
     # Nothing farther than radius from the set pixels changes: work on that box only.
-    y0, y1 = max(ys.min() - radius, 0), min(ys.max() + radius + 1, h)
-    x0, x1 = max(xs.min() - radius, 0), min(xs.max() + radius + 1, w)
+    y0, y1 = max(rows[0] - radius, 0), min(rows[-1] + radius + 1, h)
+    x0, x1 = max(cols[0] - radius, 0), min(cols[-1] + radius + 1, w)
     crop = np.ascontiguousarray(~binary[y0:y1, x0:x1]).view(np.uint8)
     out = binary.copy()
     out[y0:y1, x0:x1] = edt.edtsq(crop, black_border=False, parallel=2) <= radius * radius
     return out
 
 
+def _grey_levels(m: np.ndarray) -> np.ndarray:
+    """The non-zero values a round grow handles one by one."""
+    if ((m == 0) | (m == 1)).all():
+        return np.ones(1, m.dtype)
+    levels = np.unique(m[m > 0])
+    if len(levels) > ROUND_GROW_LEVELS:
+        levels = np.linspace(0, 1, ROUND_GROW_LEVELS + 1, dtype=m.dtype)[1:]
+    return levels
+
+
 def _dilate_round(mask: torch.Tensor, radius: int) -> torch.Tensor:
     out = torch.empty_like(mask)
     for i, m in enumerate(mask.cpu().numpy()):
-        levels = np.unique(m[m > 0])
-        if len(levels) > ROUND_GROW_LEVELS:
-            levels = np.linspace(0, 1, ROUND_GROW_LEVELS + 1, dtype=np.float32)[1:]
-        grown = np.zeros_like(m)
-        for level in levels:  # grey dilation = the max over its threshold sets' dilations
-            grown[_within_radius(m >= level, radius)] = level
-        out[i] = torch.from_numpy(np.maximum(grown, m))
+        grown = m.copy()
+        for level in _grey_levels(m):  # grey dilation = the max over its threshold sets' dilations
+            np.maximum(grown, _within_radius(m >= level, radius) * level, out=grown)
+        out[i] = torch.from_numpy(grown)
     return out
 
 

@@ -1,0 +1,50 @@
+"""Boxes as ``[N,4]`` float tensors of pixel corners ``x0, y0, x1, y1``: overlap, suppression, clipping, filling."""
+
+from __future__ import annotations
+
+import torch
+
+
+def box_area(boxes: torch.Tensor) -> torch.Tensor:
+    return (boxes[:, 2] - boxes[:, 0]).clamp(min=0) * (boxes[:, 3] - boxes[:, 1]).clamp(min=0)
+
+
+def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``[N,M]`` intersection over union of every box in ``a`` with every box in ``b`` (0 where both are empty)."""
+    top_left = torch.maximum(a[:, None, :2], b[None, :, :2])
+    bottom_right = torch.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = (bottom_right - top_left).clamp(min=0).prod(-1)
+    union = box_area(a)[:, None] + box_area(b)[None, :] - inter
+    return torch.where(union > 0, inter / union.clamp(min=1e-12), torch.zeros_like(inter))
+
+
+def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
+    """Indices of the boxes kept by greedy non-maximum suppression, best score first: a box is dropped
+    when its IoU with a better kept box is above ``iou_threshold`` (1.0 keeps every box)."""
+    order = torch.argsort(scores, descending=True, stable=True)
+    if iou_threshold >= 1.0 or order.numel() <= 1:
+        return order
+    iou = box_iou(boxes[order], boxes[order])
+    suppressed = torch.zeros(order.numel(), dtype=torch.bool)
+    keep = []
+    for i in range(order.numel()):  # N is at most the detector's query count (900): a Python loop is fine
+        if suppressed[i]:
+            continue
+        keep.append(i)
+        suppressed |= iou[i].cpu() > iou_threshold
+    return order[torch.tensor(keep, dtype=torch.long)]
+
+
+def clip_boxes(boxes: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    limits = torch.tensor([width, height, width, height], dtype=boxes.dtype, device=boxes.device)
+    return torch.minimum(boxes.clamp(min=0), limits)
+
+
+def fill_boxes(boxes: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """``[N,H,W]`` masks, 1 on the pixels each box covers (a pixel counts when its centre is inside)."""
+    ys = torch.arange(height, dtype=torch.float32) + 0.5
+    xs = torch.arange(width, dtype=torch.float32) + 0.5
+    b = boxes.float().cpu()
+    inside_y = (ys[None, :] >= b[:, 1:2]) & (ys[None, :] <= b[:, 3:4])
+    inside_x = (xs[None, :] >= b[:, 0:1]) & (xs[None, :] <= b[:, 2:3])
+    return (inside_y[:, :, None] & inside_x[:, None, :]).float()
