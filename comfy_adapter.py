@@ -10,6 +10,7 @@ without ComfyUI.
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 from pathlib import Path
 
@@ -99,8 +100,15 @@ def add_model_folder(kind: str, subfolder: str) -> None:
     """Registers ``models/<subfolder>`` under ``kind`` in ComfyUI, keeping paths that are already there
     (other packs', ``extra_model_paths.yaml``)."""
     fp = _comfy("folder_paths")
-    if fp is not None:
-        fp.add_model_folder_path(kind, str(models_dir() / subfolder))
+    if fp is None:
+        return
+    path = str(models_dir() / subfolder)
+    try:
+        known = fp.get_folder_paths(kind)
+    except KeyError:
+        known = []
+    if path not in known:  # older ComfyUI appends duplicates
+        fp.add_model_folder_path(kind, path)
 
 
 def model_folders(kind: str, subfolder: str) -> list[Path]:
@@ -122,3 +130,34 @@ def user_dir() -> Path:
     if fp is not None:
         return Path(fp.get_user_directory())
     return Path(os.environ.get("MASKFORGE_USER_DIR", Path.home() / ".maskforge"))
+
+
+def half_dtype(device: torch.device) -> torch.dtype:
+    """The precision to run on ``device``: ComfyUI's choice inside it; bf16 (else fp16) on CUDA and fp32
+    elsewhere outside it (fp16 on the CPU is slow, and on Apple GPUs often inexact)."""
+    mm = _comfy("comfy.model_management")
+    if device.type not in ("cuda", "xpu"):
+        return torch.float32
+    if mm is not None:
+        if mm.should_use_bf16(device):
+            return torch.bfloat16
+        return torch.float16 if mm.should_use_fp16(device) else torch.float32
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def model_patcher(module: torch.nn.Module, load_device: torch.device, offload_device: torch.device):
+    """``module`` wrapped in ComfyUI's ModelPatcher so ComfyUI can load, evict and unload it; None outside ComfyUI."""
+    mp = _comfy("comfy.model_patcher")
+    if mp is None or _comfy("comfy.model_management") is None:
+        return None
+    return mp.ModelPatcher(module, load_device=load_device, offload_device=offload_device)
+
+
+def load_models(patchers: list) -> None:
+    """Has ComfyUI put the patched models on their load device, evicting others if memory is short."""
+    mm = _comfy("comfy.model_management")
+    if "force_full_load" in inspect.signature(mm.load_models_gpu).parameters:
+        # Our modules have no ComfyUI cast layers, so a partial (low-VRAM) load would not work.
+        mm.load_models_gpu(patchers, force_full_load=True)
+    else:
+        mm.load_models_gpu(patchers)

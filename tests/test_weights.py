@@ -1,0 +1,251 @@
+import hashlib
+import http.server
+import logging
+import os
+import threading
+import time
+
+import pytest
+
+from maskforge.errors import MaskForgeError
+from maskforge.models import weights
+from maskforge.models.registry import REGISTRY, ModelFile, ModelSpec
+from tests.fake_comfyui import fake_comfyui  # noqa: F401  (fixture)
+
+PAYLOAD = b"tiny weights " * 1000
+PAYLOAD_SHA = hashlib.sha256(PAYLOAD).hexdigest()
+
+
+class Server:
+    """An HTTP server on 127.0.0.1 serving ``files`` (path → bytes) and counting requests."""
+
+    def __init__(self):
+        self.files: dict[str, bytes] = {}
+        self.requests: list[str] = []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                server.requests.append(self.path)
+                body = server.files.get(self.path)
+                if body is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def server(monkeypatch):
+    s = Server()
+    monkeypatch.delenv("HF_HUB_OFFLINE")  # online, but only 127.0.0.1 answers
+    yield s
+    s.httpd.shutdown()
+    s.httpd.server_close()
+
+
+def add_spec(monkeypatch, spec):
+    monkeypatch.setitem(REGISTRY, spec.name, spec)
+    return spec
+
+
+def single_file_spec(url, sha=PAYLOAD_SHA, name="tiny.onnx", folder="rembg"):
+    return ModelSpec(name=name, family="testfam", folder=folder, licence="MIT", commercial=True,
+                     files=(ModelFile(path=name, sha256=sha, size=len(PAYLOAD), url=url),))
+
+
+def hub_spec(name="tiny-seg", repo="org/tiny-seg", revision="0123abcd"):
+    return ModelSpec(name=name, family="testfam", folder="maskforge", licence="Apache-2.0", commercial=True,
+                     repo=repo, revision=revision,
+                     files=(ModelFile("config.json", size=30), ModelFile("model.safetensors", sha256=PAYLOAD_SHA, size=len(PAYLOAD))))
+
+
+def test_register_folders_appends_and_keeps_other_packs_paths(fake_comfyui, models_dir):
+    fake_comfyui.folder_names_and_paths["sams"] = (["/other/pack/sams", "/extra_model_paths/sams"], {".pth"})
+    weights.register_folders()
+    weights.register_folders()
+    assert fake_comfyui.folder_names_and_paths["sams"][0] == [
+        "/other/pack/sams", "/extra_model_paths/sams", str(models_dir / "sams")]
+    for folder in weights.FOLDERS:
+        assert fake_comfyui.folder_names_and_paths[folder][0].count(str(models_dir / folder)) == 1
+
+
+def test_choices_lists_registry_names_first_then_installed_files_from_every_folder(fake_comfyui, models_dir, monkeypatch, tmp_path):
+    add_spec(monkeypatch, single_file_spec("http://127.0.0.1:9/b.onnx", name="b-default.onnx"))
+    add_spec(monkeypatch, single_file_spec("http://127.0.0.1:9/a.onnx", name="a-other.onnx"))
+    extra = tmp_path / "extra_rembg"
+    (extra / "sub").mkdir(parents=True)
+    (extra / "mine.onnx").write_bytes(b"x")
+    (extra / "sub" / "nested.onnx").write_bytes(b"x")
+    (extra / "notes.txt").write_text("not a model")
+    (extra / ".hidden.onnx").write_bytes(b"x")
+    (models_dir / "rembg").mkdir()
+    (models_dir / "rembg" / "b-default.onnx").write_bytes(b"x")  # installed registry model: listed once
+    hub_dir = models_dir / "rembg" / "hubmodel"
+    hub_dir.mkdir()
+    (hub_dir / "config.json").write_text("{}")
+    (hub_dir / "model.onnx").write_bytes(b"x")
+    fake_comfyui.folder_names_and_paths["rembg"] = ([str(extra)], set())
+    weights.register_folders()
+    assert weights.choices("testfam") == ["b-default.onnx", "a-other.onnx", "hubmodel", "mine.onnx", "sub/nested.onnx"]
+
+
+def test_download_streams_verifies_and_places_the_file(server, models_dir, monkeypatch):
+    server.files["/tiny.onnx"] = PAYLOAD
+    add_spec(monkeypatch, single_file_spec(server.url + "/tiny.onnx"))
+    path = weights.resolve("RemoveBGMask", "tiny.onnx")
+    assert path == models_dir / "rembg" / "tiny.onnx"
+    assert path.read_bytes() == PAYLOAD
+    assert os.listdir(path.parent) == ["tiny.onnx"]  # no temporary file left
+    assert weights.resolve("RemoveBGMask", "tiny.onnx") == path
+    assert server.requests == ["/tiny.onnx"]  # the second resolve opened no connection
+
+
+def test_download_reports_progress_to_comfyui(server, fake_comfyui, monkeypatch):
+    server.files["/tiny.onnx"] = PAYLOAD
+    add_spec(monkeypatch, single_file_spec(server.url + "/tiny.onnx"))
+    weights.resolve("RemoveBGMask", "tiny.onnx")
+    bar = fake_comfyui.progress[-1]
+    assert (bar.current, bar.total) == (len(PAYLOAD), len(PAYLOAD))
+
+
+def test_download_with_wrong_checksum_fails_and_leaves_nothing(server, models_dir, monkeypatch):
+    server.files["/tiny.onnx"] = PAYLOAD
+    add_spec(monkeypatch, single_file_spec(server.url + "/tiny.onnx", sha="0" * 64))
+    with pytest.raises(MaskForgeError, match="checksum mismatch") as err:
+        weights.resolve("RemoveBGMask", "tiny.onnx")
+    assert str(err.value).startswith("RemoveBGMask: model: ")
+    assert not (models_dir / "rembg").exists() or os.listdir(models_dir / "rembg") == []
+
+
+def test_http_error_names_the_file_and_folder(server, models_dir, monkeypatch):
+    add_spec(monkeypatch, single_file_spec(server.url + "/gone.onnx"))
+    with pytest.raises(MaskForgeError, match="404") as err:
+        weights.resolve("RemoveBGMask", "tiny.onnx")
+    assert str(models_dir / "rembg") in str(err.value)
+
+
+def test_hand_placed_file_with_wrong_checksum_is_used_with_a_warning_and_kept(server, models_dir, monkeypatch, caplog):
+    server.files["/tiny.onnx"] = PAYLOAD
+    add_spec(monkeypatch, single_file_spec(server.url + "/tiny.onnx"))
+    placed = models_dir / "rembg" / "tiny.onnx"
+    placed.parent.mkdir()
+    placed.write_bytes(b"the user's own variant")
+    with caplog.at_level(logging.WARNING):
+        assert weights.resolve("RemoveBGMask", "tiny.onnx") == placed
+    assert "does not match the SHA-256" in caplog.text
+    assert placed.read_bytes() == b"the user's own variant"
+    assert server.requests == []
+
+
+def test_file_in_another_comfyui_folder_is_used_without_download(server, fake_comfyui, monkeypatch, tmp_path):
+    add_spec(monkeypatch, single_file_spec(server.url + "/tiny.onnx"))
+    other = tmp_path / "shared_models" / "rembg"
+    other.mkdir(parents=True)
+    (other / "tiny.onnx").write_bytes(PAYLOAD)
+    fake_comfyui.folder_names_and_paths["rembg"] = ([str(other)], set())
+    weights.register_folders()
+    assert weights.resolve("RemoveBGMask", "tiny.onnx") == other / "tiny.onnx"
+    assert server.requests == []
+
+
+def test_offline_error_names_each_missing_file_size_and_folder_quickly(models_dir, monkeypatch):
+    spec = add_spec(monkeypatch, hub_spec())
+    start = time.monotonic()
+    with pytest.raises(MaskForgeError) as err:
+        weights.resolve("LabelMask", spec.name)
+    assert time.monotonic() - start < 2.0
+    target = models_dir / "maskforge" / "tiny-seg"
+    assert str(err.value) == (
+        "LabelMask: model: model 'tiny-seg' is not installed and cannot be downloaded (HF_HUB_OFFLINE is set).\n"
+        f"Place these files in {target}{os.sep}:\n"
+        "  config.json (30 B) from https://huggingface.co/org/tiny-seg/resolve/0123abcd/config.json\n"
+        "  model.safetensors (13.0 KB) from https://huggingface.co/org/tiny-seg/resolve/0123abcd/model.safetensors"
+    )
+
+
+def test_without_network_the_error_comes_in_under_two_seconds(models_dir, monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE")  # conftest's socket guard refuses every host but 127.0.0.1
+    spec = add_spec(monkeypatch, single_file_spec("https://example.com/tiny.onnx"))
+    start = time.monotonic()
+    with pytest.raises(MaskForgeError, match="cannot reach example.com") as err:
+        weights.resolve("RemoveBGMask", spec.name)
+    assert time.monotonic() - start < 2.0
+    assert f"Place this file in {models_dir / 'rembg'}{os.sep}:\n  tiny.onnx (13.0 KB) from https://example.com/tiny.onnx" in str(err.value)
+
+
+def test_hub_model_downloads_only_missing_files_into_its_directory(server, models_dir, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "ENDPOINT", server.url)
+    spec = add_spec(monkeypatch, hub_spec())
+    server.files["/org/tiny-seg/resolve/0123abcd/config.json"] = b'{"server": true}'
+    server.files["/org/tiny-seg/resolve/0123abcd/model.safetensors"] = PAYLOAD
+    target = models_dir / "maskforge" / spec.name
+    target.mkdir(parents=True)
+    (target / "config.json").write_text('{"user": true}')
+    assert weights.resolve("LabelMask", spec.name) == target
+    assert (target / "config.json").read_text() == '{"user": true}'
+    assert (target / "model.safetensors").read_bytes() == PAYLOAD
+    assert server.requests == ["/org/tiny-seg/resolve/0123abcd/model.safetensors"]
+
+
+def test_hub_cache_snapshot_is_used_offline(models_dir, monkeypatch, tmp_path):
+    from huggingface_hub import constants
+
+    cache = tmp_path / "hf_cache"
+    snapshot = cache / "models--org--tiny-seg" / "snapshots" / "0123abcd"
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text("{}")
+    (snapshot / "model.safetensors").write_bytes(PAYLOAD)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    spec = add_spec(monkeypatch, hub_spec())
+    assert weights.resolve("LabelMask", spec.name) == snapshot
+
+
+def test_hub_rows_must_not_name_pickles(models_dir, monkeypatch):
+    spec = ModelSpec(name="pickled", family="testfam", folder="maskforge", licence="MIT", commercial=True,
+                     repo="org/pickled", revision="abc", files=(ModelFile("pytorch_model.bin"),))
+    add_spec(monkeypatch, spec)
+    with pytest.raises(ValueError, match="pickle"):
+        weights.resolve("LabelMask", "pickled")
+
+
+def test_users_own_file_or_directory_is_found_in_the_folders(models_dir):
+    own = models_dir / "sams" / "my_sam.pth"
+    own.parent.mkdir()
+    own.write_bytes(b"x")
+    hub_dir = models_dir / "maskforge" / "my-segformer"
+    hub_dir.mkdir(parents=True)
+    assert weights.resolve("PromptMask", "my_sam.pth") == own
+    assert weights.resolve("LabelMask", "my-segformer") == hub_dir
+
+
+def test_unknown_name_error_lists_the_folders_searched(models_dir):
+    with pytest.raises(MaskForgeError, match="not a model MaskForge knows") as err:
+        weights.resolve("LabelMask", "nothing-here", folders=("maskforge",))
+    assert str(models_dir / "maskforge") in str(err.value)
+
+
+@pytest.mark.parametrize("name", ["", "../secrets", "/etc/passwd"])
+def test_names_outside_the_folders_are_refused(models_dir, name):
+    with pytest.raises(MaskForgeError, match="not a model name"):
+        weights.resolve("LabelMask", name)
+
+
+def test_telemetry_is_disabled_unless_the_user_set_it(monkeypatch):
+    monkeypatch.delenv("HF_HUB_DISABLE_TELEMETRY")
+    weights.disable_telemetry()
+    assert os.environ["HF_HUB_DISABLE_TELEMETRY"] == "1"
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "0")
+    weights.disable_telemetry()
+    assert os.environ["HF_HUB_DISABLE_TELEMETRY"] == "0"
