@@ -41,12 +41,9 @@ def save(tensor: torch.Tensor, path: Path) -> None:
     print(f"wrote {path}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("output"))
-    args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
-
+def run(out: Path) -> dict[str, torch.Tensor]:
+    """Runs the model-free nodes on the sample, writes each result as a PNG and returns them."""
+    out.mkdir(parents=True, exist_ok=True)
     nodes = pack.NODE_CLASS_MAPPINGS
     image, rough = sample_scene()
     mask, inverted = nodes["MaskForgeGrowInvertMask"]().run(
@@ -55,15 +52,21 @@ def main() -> None:
     )
     (blue,) = nodes["MaskForgeMaskToBlueMask"]().run(mask, threshold=0.5, colour="blue #7878CD")
     back, _ = nodes["MaskForgeBlueMaskToMask"]().run(blue, colour="blue #7878CD", tolerance=0.25)
-
-    save(image, args.out / "sample.png")
-    save(rough, args.out / "rough_mask.png")
-    save(mask, args.out / "grow_invert_mask.png")
-    save(inverted, args.out / "grow_invert_inverted.png")
-    save(blue, args.out / "blue_mask.png")
-    save(pack.ops.cutout(image, mask, (1.0, 1.0, 1.0)), args.out / "cutout.png")
+    results = {
+        "sample": image, "rough_mask": rough, "grow_invert_mask": mask, "grow_invert_inverted": inverted,
+        "blue_mask": blue, "blue_read_back": back, "cutout": pack.ops.cutout(image, mask, (1.0, 1.0, 1.0)),
+    }
+    for name, tensor in results.items():
+        save(tensor, out / f"{name}.png")
     hard = (mask > 0.5).float()
     print(f"mask covers {hard.mean():.1%}; blue round trip differs on {(back != hard).sum().item()} pixels")
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("output"))
+    run(parser.parse_args().out)
 
 
 if __name__ == "__main__":
