@@ -46,3 +46,50 @@ def specs(family: str | None = None) -> list[ModelSpec]:
 # --- PromptMask (grounding-dino, sam, sam2) ---
 
 # --- RemoveBGMask (rembg) ---
+
+# rembg's own release files, saved under rembg's names (``<session>.onnx``), so a copy from
+# ~/.u2net or ~/.rembg/models/<name>/ can be dropped into models/rembg as it is. rembg publishes
+# MD5s (SHA-256 only for RMBG-2.0). u2net_cloth_seg (3 garment classes) and sam (needs prompts)
+# are left out: they do not give one subject mask.
+_REMBG_RELEASE = "https://github.com/danielgatis/rembg/releases/download/v0.0.0/"
+
+
+def _rembg(name: str, source: str, licence: str, description: str, *, md5: str | None = None,
+           sha256: str | None = None, commercial: bool = True) -> ModelSpec:
+    file = ModelFile(f"{name}.onnx", sha256=sha256, md5=md5, url=_REMBG_RELEASE + source)
+    return ModelSpec(f"{name}.onnx", "rembg", "rembg", (file,), licence, commercial, description=description)
+
+
+_APACHE_U2NET = "Apache-2.0 (U-2-Net)"
+_MIT_BIREFNET = "MIT (BiRefNet)"
+register(
+    _rembg("u2net", "u2net.onnx", _APACHE_U2NET, "U²-Net, general objects; 320 px, fast on CPU. The default.",
+           md5="60024c5c889badc19c04ad937298a77b"),
+    _rembg("u2netp", "u2netp.onnx", _APACHE_U2NET, "U²-Net small (4.7 MB); quickest, rougher edges.",
+           md5="8e83ca70e441ab06c318d82300c84806"),
+    _rembg("u2net_human_seg", "u2net_human_seg.onnx", _APACHE_U2NET, "U²-Net trained for people.",
+           md5="c09ddc2e0104f800e3e1bb4652583d1f"),
+    _rembg("silueta", "silueta.onnx", "unclear: a reduced U²-Net (43 MB) shipped with rembg, no licence of its own",
+           "U²-Net reduced to 43 MB.", md5="55e59e0d8062d2f5d013f4725ee84782", commercial=False),
+    _rembg("isnet-general-use", "isnet-general-use.onnx", "Apache-2.0 (DIS / ISNet)",
+           "ISNet (DIS), general objects; 1024 px, finer edges than U²-Net.", md5="fc16ebd8b0c10d971d3513d564d01e29"),
+    _rembg("isnet-anime", "isnet-anime.onnx", "Apache-2.0 (anime-segmentation)", "ISNet for anime characters.",
+           md5="6f184e756bb3bd901c8849220a83e38e"),
+    _rembg("birefnet-general", "BiRefNet-general-epoch_244.onnx", _MIT_BIREFNET,
+           "BiRefNet, general objects; 1024 px, best edges, slow on CPU.", md5="7a35a0141cbbc80de11d9c9a28f52697"),
+    _rembg("birefnet-general-lite", "BiRefNet-general-bb_swin_v1_tiny-epoch_232.onnx", _MIT_BIREFNET,
+           "BiRefNet with a Swin-Tiny backbone; faster.", md5="4fab47adc4ff364be1713e97b7e66334"),
+    _rembg("birefnet-portrait", "BiRefNet-portrait-epoch_150.onnx", _MIT_BIREFNET, "BiRefNet for portraits.",
+           md5="c3a64a6abf20250d090cd055f12a3b67"),
+    _rembg("birefnet-dis", "BiRefNet-DIS-epoch_590.onnx", _MIT_BIREFNET, "BiRefNet trained on DIS5K (fine structures).",
+           md5="2d4d44102b446f33a4ebb2e56c051f2b"),
+    _rembg("birefnet-hrsod", "BiRefNet-HRSOD_DHU-epoch_115.onnx", _MIT_BIREFNET,
+           "BiRefNet for high-resolution salient objects.", md5="c017ade5de8a50ff0fd74d790d268dda"),
+    _rembg("birefnet-cod", "BiRefNet-COD-epoch_125.onnx", _MIT_BIREFNET, "BiRefNet for camouflaged objects.",
+           md5="f6d0d21ca89d287f17e7afe9f5fd3b45"),
+    _rembg("birefnet-massive", "BiRefNet-massive-TR_DIS5K_TR_TEs-epoch_420.onnx", _MIT_BIREFNET,
+           "BiRefNet trained on a large mixed data set.", md5="33e726a2136a3d59eb0fdf613e31e3e9"),
+    _rembg("bria-rmbg", "bria-rmbg-2.0.onnx", "CC BY-NC 4.0 (BRIA RMBG-2.0): non-commercial use only",
+           "BRIA RMBG-2.0; 1024 px. Non-commercial.",
+           sha256="5b486f08200f513f460da46dd701db5fbb47d79b4be4b708a19444bcd4e79958", commercial=False),
+)
