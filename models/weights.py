@@ -181,20 +181,33 @@ _verified: dict[tuple[str, int, int], bool] = {}  # (path, size, mtime) → chec
 def _verify_placed(spec: ModelSpec, location: Path) -> None:
     """Warns (once per file and process) where a hand-placed file's checksum differs; it is still used."""
     for f in spec.files:
-        if f.sha256 is None:
+        check = _checksum(f)
+        if check is None:
             continue
         path = location if _single_file(spec) else location / f.path
         stat = path.stat()
         key = (str(path), stat.st_size, stat.st_mtime_ns)
         if key not in _verified:
-            _verified[key] = _sha256(path) == f.sha256
+            _verified[key] = _digest(path, check[0]) == check[1]
             if not _verified[key]:
-                log.warning("MaskForge: %s does not match the SHA-256 of %s (%s); using it as it is",
-                            path, spec.name, _source(spec, f))
+                log.warning("MaskForge: %s does not match the %s of %s (%s); using it as it is",
+                            path, _ALGORITHM_NAMES[check[0]], spec.name, _source(spec, f))
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
+_ALGORITHM_NAMES = {"sha256": "SHA-256", "md5": "MD5"}
+
+
+def _checksum(f: ModelFile) -> tuple[str, str] | None:
+    """(hashlib algorithm, expected hex digest): SHA-256 where published, else MD5, else None."""
+    if f.sha256:
+        return "sha256", f.sha256.lower()
+    if f.md5:
+        return "md5", f.md5.lower()
+    return None
+
+
+def _digest(path: Path, algorithm: str) -> str:
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as fh:
         while chunk := fh.read(_CHUNK):
             digest.update(chunk)
@@ -294,17 +307,18 @@ def _download(node: str, spec: ModelSpec, location: Path, missing: list[ModelFil
             raise MaskForgeError(node, missing_message(spec, location, missing, problem), input_name)
         target = _file_path(spec, base, f)
         try:
-            fetch(url, target, sha256=f.sha256, size=f.size, token=f.url is None)
+            fetch(url, target, checksum=_checksum(f), size=f.size, token=f.url is None)
         except (OSError, ValueError) as exc:
             raise MaskForgeError(node, missing_message(spec, location, missing, f"download of {f.path} failed: {exc}"),
                                  input_name) from exc
     log.info("MaskForge: %s downloaded to %s", spec.name, location)
 
 
-def fetch(url: str, target: Path, sha256: str | None = None, size: int | None = None, token: bool = False) -> None:
-    """Streams ``url`` to ``target`` via a temporary file beside it, with a progress bar; checks the
-    SHA-256; never replaces an existing ``target``. ``token`` sends the user's Hugging Face token
-    (gated hub repos); it is never logged."""
+def fetch(url: str, target: Path, checksum: tuple[str, str] | None = None, size: int | None = None,
+          token: bool = False) -> None:
+    """Streams ``url`` to ``target`` via a temporary file beside it, with a progress bar; checks
+    ``checksum`` (algorithm, hex digest); never replaces an existing ``target``. ``token`` sends the
+    user's Hugging Face token (gated hub repos); it is never logged."""
     target.parent.mkdir(parents=True, exist_ok=True)
     headers = {"User-Agent": "MaskForge (ComfyUI custom nodes)"}
     if token:
@@ -312,7 +326,7 @@ def fetch(url: str, target: Path, sha256: str | None = None, size: int | None = 
         if hf_token:
             headers["Authorization"] = f"Bearer {hf_token}"
     temp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
-    digest = hashlib.sha256()
+    digest = hashlib.new(checksum[0] if checksum else "sha256")
     try:
         with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=READ_TIMEOUT) as response:
             total = int(response.headers.get("Content-Length") or size or 0)
@@ -325,8 +339,9 @@ def fetch(url: str, target: Path, sha256: str | None = None, size: int | None = 
                     done += len(chunk)
                     bar.update_absolute(done, max(total, done))
                     comfy_adapter.throw_if_interrupted()
-        if sha256 is not None and digest.hexdigest() != sha256:
-            raise ValueError(f"checksum mismatch: got SHA-256 {digest.hexdigest()}, expected {sha256}")
+        if checksum is not None and digest.hexdigest() != checksum[1]:
+            name = _ALGORITHM_NAMES[checksum[0]]
+            raise ValueError(f"checksum mismatch: got {name} {digest.hexdigest()}, expected {checksum[1]}")
         if target.exists():  # placed meanwhile by the user or another run: keep theirs
             return
         os.replace(temp, target)

@@ -127,6 +127,19 @@ def test_download_with_wrong_checksum_fails_and_leaves_nothing(server, models_di
     assert not (models_dir / "rembg").exists() or os.listdir(models_dir / "rembg") == []
 
 
+def test_md5_is_checked_where_no_sha256_is_published(server, models_dir, monkeypatch):
+    server.files["/tiny.onnx"] = PAYLOAD
+    bad = ModelFile(path="tiny.onnx", md5="0" * 32, size=len(PAYLOAD), url=server.url + "/tiny.onnx")
+    add_spec(monkeypatch, ModelSpec(name="tiny.onnx", family="testfam", folder="rembg", licence="MIT",
+                                    commercial=True, files=(bad,)))
+    with pytest.raises(MaskForgeError, match="checksum mismatch: got MD5 " + hashlib.md5(PAYLOAD).hexdigest()):
+        weights.resolve("RemoveBGMask", "tiny.onnx")
+    good = ModelFile(path="tiny.onnx", md5=hashlib.md5(PAYLOAD).hexdigest(), size=len(PAYLOAD), url=bad.url)
+    add_spec(monkeypatch, ModelSpec(name="tiny.onnx", family="testfam", folder="rembg", licence="MIT",
+                                    commercial=True, files=(good,)))
+    assert weights.resolve("RemoveBGMask", "tiny.onnx").read_bytes() == PAYLOAD
+
+
 def test_http_error_names_the_file_and_folder(server, models_dir, monkeypatch):
     add_spec(monkeypatch, single_file_spec(server.url + "/gone.onnx"))
     with pytest.raises(MaskForgeError, match="404") as err:
