@@ -45,6 +45,51 @@ def specs(family: str | None = None) -> list[ModelSpec]:
 
 # --- PromptMask (grounding-dino, sam, sam2) ---
 
+# Hub rows list only the files the loaders read. Revisions: pinned where a commit was found;
+# "main" where none was (see the README). SAM and SAM 2.1 need no processor files: the pack does
+# their pre- and post-processing itself.
+_GDINO_FILES = ("config.json", "preprocessor_config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt")
+
+
+def _hub(name: str, family: str, folder: str, repo: str, revision: str, description: str,
+         extra: tuple[str, ...] = ("config.json",), weights: ModelFile | None = None) -> ModelSpec:
+    files = tuple(ModelFile(f) for f in extra) + (weights or ModelFile("model.safetensors"),)
+    return ModelSpec(name, family, folder, files, "Apache-2.0", True, repo=repo, revision=revision,
+                     description=description)
+
+
+def _meta_sam(name: str, sha256: str, size: int, description: str) -> ModelSpec:
+    file = ModelFile(name, sha256=sha256, size=size, url=f"https://dl.fbaipublicfiles.com/segment_anything/{name}")
+    return ModelSpec(name, "sam", "sams", (file,), "Apache-2.0", True, description=description)
+
+
+register(
+    _hub("grounding-dino-tiny", "grounding-dino", "grounding-dino", "IDEA-Research/grounding-dino-tiny",
+         "a2bb814dd30d776dcf7e30523b00659f4f141c71", "Grounding DINO, Swin-T backbone (172 M parameters).",
+         _GDINO_FILES, ModelFile("model.safetensors", size=689_359_096,
+                                 sha256="1a2412ef99bd74bcd3c2a246fa1e48581f8889a1300c9051974741314fc042f3")),
+    _hub("grounding-dino-base", "grounding-dino", "grounding-dino", "IDEA-Research/grounding-dino-base", "main",
+         "Grounding DINO, Swin-B backbone (233 M parameters); more accurate, slower.", _GDINO_FILES),
+    _hub("sam2.1-hiera-tiny", "sam2", "sam2", "facebook/sam2.1-hiera-tiny", "main",
+         "SAM 2.1, Hiera-T image encoder (39 M parameters); the quickest."),
+    _hub("sam2.1-hiera-small", "sam2", "sam2", "facebook/sam2.1-hiera-small", "main",
+         "SAM 2.1, Hiera-S image encoder (46 M parameters)."),
+    _hub("sam2.1-hiera-base-plus", "sam2", "sam2", "facebook/sam2.1-hiera-base-plus", "main",
+         "SAM 2.1, Hiera-B+ image encoder (81 M parameters)."),
+    _hub("sam2.1-hiera-large", "sam2", "sam2", "facebook/sam2.1-hiera-large",
+         "665f8e2ad61cf5f53d65644ff27c8ee525124610", "SAM 2.1, Hiera-L image encoder (224 M parameters); the most accurate."),
+    _hub("sam-vit-base", "sam", "sams", "facebook/sam-vit-base", "70c1a07f894ebb5b307fd9eaaee97b9dfc16068f",
+         "SAM ViT-B (91 M parameters)."),
+    _hub("sam-vit-large", "sam", "sams", "facebook/sam-vit-large", "main", "SAM ViT-L (308 M parameters)."),
+    _hub("sam-vit-huge", "sam", "sams", "facebook/sam-vit-huge", "main", "SAM ViT-H (636 M parameters)."),
+    _meta_sam("sam_vit_b_01ec64.pth", "ec2df62732614e57411cdcf32a23ffdf28910380d03139ee0f4fcbe91eb8c912", 375_042_383,
+              "SAM ViT-B, Meta's original file (converted on load)."),
+    _meta_sam("sam_vit_l_0b3195.pth", "3adcc4315b642a4d2101128f611684e8734c41232a17c648ed1693702a49a622", 1_249_524_607,
+              "SAM ViT-L, Meta's original file (converted on load)."),
+    _meta_sam("sam_vit_h_4b8939.pth", "a7bf3b02f3ebf1267aba913ff637d9a2d5c33d3173bb679e46d9f338c26f262e", 2_564_550_879,
+              "SAM ViT-H, Meta's original file (converted on load)."),
+)
+
 # --- RemoveBGMask (rembg) ---
 
 # rembg's own release files, saved under rembg's names (``<session>.onnx``), so a copy from
