@@ -1,4 +1,4 @@
-// Label picker for LabelMask: a "pick labels" button opens a searchable list of the 150 labels
+// Label picker for LabelMask (and its remote twin, which takes the same labels): a "pick labels" button opens a searchable list of the 150 labels
 // that writes the `|` string into the `labels` widget. The widget stays the one source of truth:
 // the picker parses its current text every time, so hand edits and picker edits mix freely.
 
@@ -14,14 +14,14 @@ import {
   toggleLabel,
 } from "./label_logic.js";
 
-const NODE_TYPE = "MaskForgeLabelMask";
+const NODE_TYPES = new Set(["MaskForgeLabelMask", "MaskForgeHomeDesignsCreateMask"]);
 const WIDGET = "labels";
 const RED = "var(--error-text, #ff5c5c)";
 
 app.registerExtension({
   name: "MaskForge.LabelPicker",
   async beforeRegisterNodeDef(nodeType, nodeData) {
-    if (nodeData.name !== NODE_TYPE) return;
+    if (!NODE_TYPES.has(nodeData.name)) return;
 
     const onNodeCreated = nodeType.prototype.onNodeCreated;
     nodeType.prototype.onNodeCreated = function () {
@@ -60,7 +60,7 @@ function openPicker(node) {
   const widget = labelsWidget(node);
   const linked = node.inputs?.some((input) => input.name === WIDGET && input.link != null);
   if (!widget || linked) {
-    notify("LabelMask: labels comes from a link; edit the node that makes the text.");
+    notify(`${node.title}: labels comes from a link; edit the node that makes the text.`);
     return;
   }
   addStyle();
@@ -88,7 +88,7 @@ function openPicker(node) {
     button("Done", "Close the picker", close),
   );
   dialog.append(
-    element("div", { className: "maskforge-picker-title", textContent: "LabelMask labels (ADE20K, 150 classes)" }),
+    element("div", { className: "maskforge-picker-title", textContent: `${node.title}: labels (ADE20K, 150 classes)` }),
     search,
     chips,
     list,
@@ -113,8 +113,8 @@ function openPicker(node) {
         const near = closest(part.word);
         chip.classList.add("unknown");
         chip.title = near.length
-          ? `unknown label '${part.word}': LabelMask will stop with an error. Did you mean ${near.join(", ")}?`
-          : `unknown label '${part.word}': LabelMask will stop with an error.`;
+          ? `unknown label '${part.word}': the node will stop with an error. Did you mean ${near.join(", ")}?`
+          : `unknown label '${part.word}': the node will stop with an error.`;
         chip.append(part.word);
         for (const label of near) {
           chip.append(button(`→ ${label}`, `Replace '${part.word}' with '${label}'`, () => write(replacePart(read(), index, label))));

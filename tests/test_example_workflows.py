@@ -1,0 +1,142 @@
+"""The example workflows fit the nodes as they are now: node types, widget values, links.
+
+A renamed, retyped or narrowed input of one of our nodes must fail here, not in a user's ComfyUI.
+"""
+
+import copy
+import json
+
+import pytest
+
+from maskforge.nodes.mask_nodes import GrowInvertMask
+from tools.example_workflows import FOLDER
+from tools.workflow_schema import check_workflow, core, signatures
+
+WORKFLOWS = sorted(FOLDER.glob("*.json"))
+
+# An empty models folder: model dropdowns then list only registry names, as on a fresh install.
+pytestmark = pytest.mark.usefixtures("models_dir")
+
+
+def load(path):
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def blue_mask_workflow():
+    return load(FOLDER / "blue_mask_for_removal_service.json")
+
+
+def test_there_are_example_workflows():
+    assert WORKFLOWS, f"no workflows in {FOLDER}"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
+def test_workflow_fits_the_nodes(path):
+    assert check_workflow(load(path)) == []
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
+def test_workflow_has_a_thumbnail_the_template_browser_finds(path):
+    # The frontend asks for <workflow>.jpg beside a custom node's example workflow.
+    assert path.with_suffix(".jpg").is_file()
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
+def test_workflow_uses_our_nodes_and_only_known_core_ones(path):
+    types = {node["type"] for node in load(path)["nodes"]}
+    ours = {k for k, sig in signatures().items() if sig.ours}
+    assert types & ours
+    assert types <= ours | set(core())
+
+
+def test_folder_holds_only_workflows_and_their_thumbnails():
+    # ComfyUI lists every .json in the folder as a template.
+    for path in FOLDER.iterdir():
+        assert path.suffix in (".json", ".jpg"), path.name
+        assert path.with_suffix(".json").is_file(), f"{path.name} has no workflow"
+
+
+def test_renamed_input_breaks_the_check(monkeypatch):
+    original = GrowInvertMask.INPUT_TYPES()
+
+    def renamed(cls):
+        spec = copy.deepcopy(original)
+        spec["required"] = {("grow_px" if k == "grow" else k): v for k, v in spec["required"].items()}
+        return spec
+
+    assert check_workflow(blue_mask_workflow()) == []
+    monkeypatch.setattr(GrowInvertMask, "INPUT_TYPES", classmethod(renamed))
+    assert check_workflow(blue_mask_workflow()) != []
+
+
+def test_renamed_socket_input_breaks_the_check(monkeypatch):
+    original = GrowInvertMask.INPUT_TYPES()
+
+    def renamed(cls):
+        spec = copy.deepcopy(original)
+        spec["required"] = {("masks" if k == "mask" else k): v for k, v in spec["required"].items()}
+        return spec
+
+    monkeypatch.setattr(GrowInvertMask, "INPUT_TYPES", classmethod(renamed))
+    problems = check_workflow(blue_mask_workflow())
+    assert any("'mask' is not an input" in p for p in problems)
+    assert any("'masks' is not connected" in p for p in problems)
+
+
+def test_added_widget_breaks_the_check(monkeypatch):
+    original = GrowInvertMask.INPUT_TYPES()
+
+    def added(cls):
+        spec = copy.deepcopy(original)
+        spec["required"]["blur"] = ("INT", {"default": 0})
+        return spec
+
+    monkeypatch.setattr(GrowInvertMask, "INPUT_TYPES", classmethod(added))
+    assert any("widget values saved" in p for p in check_workflow(blue_mask_workflow()))
+
+
+def test_narrowed_range_and_dropped_option_break_the_check(monkeypatch):
+    original = GrowInvertMask.INPUT_TYPES()
+
+    def narrowed(cls):
+        spec = copy.deepcopy(original)
+        spec["required"]["grow"][1]["max"] = 4
+        spec["required"]["corners"] = (["square"], {})
+        return spec
+
+    monkeypatch.setattr(GrowInvertMask, "INPUT_TYPES", classmethod(narrowed))
+    problems = check_workflow(blue_mask_workflow())
+    assert any("widget 'grow'" in p and "outside" in p for p in problems)
+    assert any("widget 'corners'" in p for p in problems)
+
+
+def test_changed_output_breaks_the_check(monkeypatch):
+    monkeypatch.setattr(GrowInvertMask, "RETURN_TYPES", ("IMAGE", "MASK"))
+    problems = check_workflow(blue_mask_workflow())
+    assert any("outputs" in p for p in problems)
+    assert any("gives IMAGE" in p for p in problems)
+
+
+def test_wrong_value_types_and_links_are_caught():
+    workflow = blue_mask_workflow()
+    grow = next(n for n in workflow["nodes"] if n["type"] == "MaskForgeGrowInvertMask")
+    grow["widgets_values"][0] = "0.5"  # threshold saved as text
+    workflow["links"][0][5] = "IMAGE"
+    workflow["nodes"].append({"id": 99, "type": "SomeoneElsesNode", "inputs": [], "outputs": [], "widgets_values": []})
+    problems = check_workflow(workflow)
+    assert any("widget 'threshold'" in p for p in problems)
+    assert any("saved as IMAGE" in p for p in problems)
+    assert any("SomeoneElsesNode" in p for p in problems)
+
+
+def test_link_to_the_wrong_slot_type_is_caught():
+    workflow = blue_mask_workflow()
+    save = next(n for n in workflow["nodes"] if n["type"] == "SaveImage")
+    blue_link = save["inputs"][0]["link"]
+    grow = next(n for n in workflow["nodes"] if n["type"] == "MaskForgeGrowInvertMask")
+    link = next(link for link in workflow["links"] if link[0] == blue_link)
+    old_origin = next(n for n in workflow["nodes"] if n["id"] == link[1])
+    old_origin["outputs"][link[2]]["links"].remove(blue_link)
+    link[1], link[2], link[5] = grow["id"], 0, "MASK"  # a MASK into Save Image's IMAGE input
+    grow["outputs"][0]["links"].append(blue_link)
+    assert any("gives MASK but SaveImage.images takes IMAGE" in p for p in check_workflow(workflow))
