@@ -1,0 +1,112 @@
+"""Text → boxes with Grounding DINO (transformers), open-vocabulary: any phrases, several at once.
+
+The processor is built with PIL image processing, so torchvision is never needed. Grounding DINO stays
+in float32 on every device: it is fast enough on a GPU, and its deformable attention is where half
+precision costs accuracy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..ops.boxes import clip_boxes, nms
+
+
+@dataclass
+class Detections:
+    boxes: torch.Tensor = field(default_factory=lambda: torch.zeros((0, 4)))  # [N,4] pixel corners x0 y0 x1 y1
+    scores: torch.Tensor = field(default_factory=lambda: torch.zeros((0,)))  # [N], best first
+    phrases: list[str] = field(default_factory=list)  # the prompt phrase each box matched
+    labels: list[str] = field(default_factory=list)  # that phrase's words scoring above the text threshold
+
+    def __len__(self) -> int:
+        return len(self.phrases)
+
+
+def load(path: Path) -> tuple[torch.nn.Module, object]:
+    """The model (float32, CPU, eval mode) and its processor from a hub-format folder (config.json,
+    model.safetensors, preprocessor and tokenizer files)."""
+    from transformers import GroundingDinoForObjectDetection, GroundingDinoProcessor
+
+    processor = GroundingDinoProcessor.from_pretrained(path, backend="pil")
+    model = GroundingDinoForObjectDetection.from_pretrained(path, dtype=torch.float32, use_safetensors=True)
+    return model.eval(), processor
+
+
+def split_phrases(prompt: str) -> list[str]:
+    """``"White sofa. lamp."`` → ``["white sofa", "lamp"]``: the model was trained on lower-case phrases ending in dots."""
+    seen = []
+    for part in prompt.replace("\n", ".").split("."):
+        phrase = " ".join(part.lower().split())
+        if phrase and phrase not in seen:
+            seen.append(phrase)
+    return seen
+
+
+def _phrase_tokens(processor, text: str, phrases: list[str], length: int) -> torch.Tensor:
+    """``[P,length]`` bool: which token positions belong to which phrase of ``text``."""
+    encoded = processor.tokenizer(text, return_offsets_mapping=True)
+    spans, start = [], 0
+    for phrase in phrases:  # phrases appear in order, each followed by ". "
+        spans.append((start, start + len(phrase)))
+        start += len(phrase) + 2
+    member = torch.zeros((len(phrases), length), dtype=torch.bool)
+    for position, (begin, end) in enumerate(encoded["offset_mapping"][:length]):
+        if end <= begin:  # special tokens
+            continue
+        for p, (s, e) in enumerate(spans):
+            if begin >= s and end <= e:
+                member[p, position] = True
+    return member
+
+
+def detect(
+    model: torch.nn.Module,
+    processor,
+    image: torch.Tensor,
+    phrases: list[str],
+    box_threshold: float,
+    text_threshold: float,
+    nms_iou: float,
+    max_objects: int,
+) -> Detections:
+    """Boxes in ``image`` (``[H,W,3]`` in 0..1) for ``phrases``.
+
+    A box's score is the highest probability the model gives any word of the prompt; boxes scoring
+    ``box_threshold`` or less are dropped. Its phrase is the prompt phrase with the most probable word,
+    and its label the words of that phrase scoring above ``text_threshold`` (as in Grounding DINO's
+    own demo); a box with no such word is dropped. Overlapping boxes (IoU above ``nms_iou``, whatever
+    their phrase) keep only the best; then the best ``max_objects`` (0 = all) remain.
+    """
+    from PIL import Image
+
+    h, w = image.shape[:2]
+    text = ". ".join(phrases) + "."
+    pil = Image.fromarray((image.cpu().numpy() * 255.0 + 0.5).clip(0, 255).astype(np.uint8))
+    inputs = processor(images=pil, text=text, return_tensors="pt", input_data_format="channels_last")
+    device = next(model.parameters()).device
+    inputs = {k: v.to(device) for k, v in inputs.items()}
+    with torch.inference_mode():
+        out = model(**inputs)
+    length = inputs["input_ids"].shape[1]
+    probs = out.logits[0, :, :length].float().sigmoid().cpu()  # [queries, tokens]
+    member = _phrase_tokens(processor, text, phrases, length)  # [P, tokens]
+    per_phrase = torch.where(member[None], probs[:, None, :], torch.zeros(())).amax(-1)  # [queries, P]
+    scores, phrase_index = per_phrase.max(-1)
+    keep = (scores > box_threshold) & (scores > text_threshold)  # the best word is the first to pass
+    if not keep.any():
+        return Detections()
+    cx, cy, bw, bh = out.pred_boxes[0].float().cpu()[keep].unbind(-1)
+    boxes = torch.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], -1) * torch.tensor([w, h, w, h])
+    boxes, scores, phrase_index = clip_boxes(boxes, h, w), scores[keep], phrase_index[keep]
+    order = nms(boxes, scores, nms_iou)
+    if max_objects > 0:
+        order = order[:max_objects]
+    ids = inputs["input_ids"][0].cpu()
+    words = member[phrase_index[order]] & (probs[keep][order] > text_threshold)  # [N, tokens]
+    labels = [processor.tokenizer.decode(ids[w]) for w in words]
+    return Detections(boxes[order], scores[order], [phrases[i] for i in phrase_index[order].tolist()], labels)
