@@ -1,0 +1,163 @@
+"""Background removal with rembg's ONNX models, run from files the pack resolved itself.
+
+rembg's own sessions find their file through ``~/.rembg`` and download it with pooch when it is
+missing, and its custom sessions refuse a path outside that folder. So the pack opens the ONNX
+Runtime session itself and hands it to rembg's session class for that model, whose ``predict``
+does the model's own pre- and post-processing; ``remove()``'s mask steps (post-processing, alpha
+matting) are then applied as ``remove()`` applies them. Nothing here can download or write a file.
+
+rembg and ONNX Runtime are imported on first use: a missing one disables only RemoveBGMask.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.metadata
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import MaskForgeError
+from . import management
+from .registry import REGISTRY
+
+log = logging.getLogger(__name__)
+
+# rembg's session for a user's own .onnx file, by the family the user picks: each differs in input
+# size, normalisation and output activation, which rembg's session classes encode.
+CUSTOM_FAMILIES = {
+    "u2net": "u2net_custom",  # U²-Net and its variants: 320 px, ImageNet mean/std
+    "isnet": "dis_custom",  # ISNet / DIS: 1024 px, mean 0.5
+    "ben": "ben_custom",  # BEN: 1024 px, mean 0.5
+    "birefnet": "birefnet-general",  # BiRefNet: 1024 px, ImageNet mean/std, sigmoid output
+}
+
+# Accelerators in the order they are tried; ONNX Runtime falls back to the CPU node by node.
+_ACCELERATORS = ("CUDAExecutionProvider", "ROCMExecutionProvider", "DmlExecutionProvider", "CoreMLExecutionProvider")
+_CPU = "CPUExecutionProvider"
+
+_INSTALL_RUNTIME = (
+    "install ONNX Runtime, one of: `pip install onnxruntime` (CPU, Apple, AMD) or "
+    "`pip install onnxruntime-gpu` (NVIDIA CUDA) — never both, they overwrite each other"
+)
+
+
+@dataclass(frozen=True)
+class Libraries:
+    ort: Any  # onnxruntime
+    sessions: dict  # rembg's session classes by name
+    bg: Any  # rembg.bg: post_process, alpha_matting_cutout
+
+
+def libraries(node: str) -> Libraries:
+    """ONNX Runtime and rembg, or a MaskForgeError saying what to install."""
+    try:
+        ort = importlib.import_module("onnxruntime")
+    except ImportError as exc:
+        raise MaskForgeError(node, f"ONNX Runtime is not installed or does not load ({exc}); {_INSTALL_RUNTIME}.") from exc
+    # rembg exits the interpreter when it finds no ONNX Runtime, so it is imported only after the check above.
+    try:
+        bg = importlib.import_module("rembg.bg")
+        sessions = importlib.import_module("rembg.sessions").sessions
+    except ImportError as exc:
+        raise MaskForgeError(node, f"rembg is not installed or does not load ({exc}); install it with `pip install rembg`.") from exc
+    _warn_two_runtimes()
+    return Libraries(ort, sessions, bg)
+
+
+@functools.cache  # once per process
+def _warn_two_runtimes() -> None:
+    names = ("onnxruntime", "onnxruntime-gpu", "onnxruntime-directml", "onnxruntime-silicon")
+    installed = [n for n in names if _installed(n)]
+    if len(installed) > 1:
+        log.warning("RemoveBGMask: %s are installed together and overwrite each other's files; uninstall them all "
+                    "and install one (onnxruntime-gpu for NVIDIA GPUs).", " and ".join(installed))
+
+
+def _installed(distribution: str) -> bool:
+    try:
+        importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def session_name(model: str, family: str) -> str:
+    """rembg's session for ``model``: a registry model's own (its file is ``<session>.onnx``), else
+    the one for the family the user picked."""
+    if model in REGISTRY:
+        return Path(model).stem
+    return CUSTOM_FAMILIES[family]
+
+
+def providers(ort, force_cpu: bool = False, device_index: int = 0) -> list:
+    """The first available accelerator (on GPU ``device_index``), then the CPU."""
+    available = ort.get_available_providers()
+    chosen: list = [] if force_cpu else [p for p in _ACCELERATORS if p in available][:1]
+    if chosen and chosen[0] in ("CUDAExecutionProvider", "ROCMExecutionProvider", "DmlExecutionProvider"):
+        chosen[0] = (chosen[0], {"device_id": device_index})
+    return chosen + [_CPU]
+
+
+def open_session(node: str, libs: Libraries, path: Path, name: str, wanted: list):
+    """rembg's session class ``name`` around an ONNX Runtime session on ``path``."""
+    try:
+        inner = libs.ort.InferenceSession(str(path), sess_options=libs.ort.SessionOptions(), providers=wanted)
+    except Exception as exc:  # ONNX Runtime raises its own types for unreadable or invalid files
+        raise MaskForgeError(node, f"{path} is not a model ONNX Runtime can open: {exc}", "model") from exc
+    session_class = libs.sessions[name]
+    # BaseSession.__init__ would resolve (and maybe download) the file itself; predict() needs only these two.
+    session = session_class.__new__(session_class)
+    session.model_name = name
+    session.inner_session = inner
+    active = inner.get_providers()[0]
+    requested = wanted[0][0] if isinstance(wanted[0], tuple) else wanted[0]
+    if active != requested:
+        log.warning("RemoveBGMask: %s could not use %s (see ONNX Runtime's message above); it runs on %s",
+                    path.name, requested, active)
+    else:
+        log.info("RemoveBGMask: %s runs on %s", path.name, active)
+    return session
+
+
+_current_key: dict[tuple, str] = {}  # (path, session, providers) → cache key of the file's last version
+
+
+def session(node: str, libs: Libraries, path: Path, name: str, force_cpu: bool = False, device_index: int = 0):
+    """The cached session for ``path``; a file replaced on disk (new size or time) is opened again."""
+    wanted = providers(libs.ort, force_cpu, device_index)
+    stat = path.stat()
+    identity = (str(path), name, repr(wanted))
+    key = f"rembg|{'|'.join(identity)}|{stat.st_size}|{stat.st_mtime_ns}"
+    if _current_key.get(identity, key) != key:
+        management.forget(_current_key[identity])
+    _current_key[identity] = key
+    # A session is not a torch module: the manager only caches it; ONNX Runtime holds its own memory.
+    return management.get_model(key, lambda: open_session(node, libs, path, name, wanted), device="cpu").extra
+
+
+def predict_alpha(libs: Libraries, sess, rgb: np.ndarray, *, post_process: bool = False, alpha_matting: bool = False,
+                  foreground_threshold: int = 240, background_threshold: int = 10,
+                  erode_size: int = 10) -> tuple[np.ndarray, np.ndarray | None]:
+    """The subject's alpha (uint8 ``H×W``) for one ``H×W×3`` uint8 image, as rembg's ``remove()``
+    computes it, and with alpha matting the matted foreground colours (uint8 ``H×W×3``), else None."""
+    from PIL import Image
+
+    image = Image.fromarray(rgb, "RGB")
+    # rembg stretches each prediction to 0..1 by its min and max; a flat one is 0/0 and becomes 0 (nothing found).
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mask = sess.predict(image)[0]
+    if post_process:
+        mask = Image.fromarray(libs.bg.post_process(np.asarray(mask)))
+    if alpha_matting:
+        try:
+            rgba = np.asarray(libs.bg.alpha_matting_cutout(image, mask, foreground_threshold, background_threshold,
+                                                            erode_size))
+            return rgba[..., 3], rgba[..., :3]
+        except ValueError:
+            log.warning("RemoveBGMask: alpha matting found no solution for this image; using the plain mask")
+    return np.asarray(mask), None

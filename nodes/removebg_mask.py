@@ -1,0 +1,111 @@
+"""RemoveBGMask: background removal (rembg's ONNX models) as a subject mask and a background mask."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .. import comfy_adapter, ops
+from ..errors import MaskForgeError
+from ..models import rembg_backend, weights
+from ..models.registry import REGISTRY
+from .inputs import check_image, image_output, mask_output
+
+NODE = "RemoveBGMask"
+FOLDER = "rembg"
+
+
+def _model_tooltip() -> str:
+    rows = "\n".join(f"• {s.name}: {s.description} Licence: {s.licence}." for s in REGISTRY.values()
+                     if s.family == "rembg")
+    return (f"The background-removal model. Known models are downloaded to models/{FOLDER} on first use; any other "
+            f".onnx file there is listed too (set custom_model_family for it).\n{rows}")
+
+
+class RemoveBGMask:
+    DESCRIPTION = (
+        "Finds the subject of each image with a background-removal model (rembg: U²-Net, ISNet, BiRefNet, …) and "
+        "outputs its mask, the background mask (what to inpaint to replace the background) and the cut-out "
+        "on a plain colour. Alpha matting refines soft edges such as hair; post-processing smooths the mask."
+    )
+    CATEGORY = "MaskForge/segmentation"
+    FUNCTION = "run"
+    RETURN_TYPES = ("MASK", "MASK", "IMAGE")
+    RETURN_NAMES = ("subject_mask", "background_mask", "cutout")
+    OUTPUT_TOOLTIPS = (
+        "1 on the subject, 0 on the background, soft at the edges.",
+        "The inverse (1 - subject_mask): inpaint here to replace the background.",
+        "The subject on background_colour (with alpha matting, its edge colours freed of the old background).",
+    )
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        models = weights.choices("rembg", extensions=(".onnx",))
+        return {
+            "required": {
+                "image": ("IMAGE", {"tooltip": "The images; a whole batch is processed."}),
+                "model": (models, {"default": models[0], "tooltip": _model_tooltip()}),
+                "alpha_matting": ("BOOLEAN", {"default": False,
+                                              "tooltip": "Refine the edge with closed-form alpha matting (slower): "
+                                                         "soft, accurate alpha for hair and fur."}),
+                "alpha_matting_foreground_threshold": ("INT", {
+                    "default": 240, "min": 0, "max": 255, "step": 1,
+                    "tooltip": "Alpha matting: mask values (0-255) above this are surely subject."}),
+                "alpha_matting_background_threshold": ("INT", {
+                    "default": 20, "min": 0, "max": 255, "step": 1,
+                    "tooltip": "Alpha matting: mask values (0-255) below this are surely background."}),
+                "alpha_matting_erode_size": ("INT", {
+                    "default": 5, "min": 0, "max": 255, "step": 1,
+                    "tooltip": "Alpha matting: shrink both sure areas by this square size (px), widening the band "
+                               "where the edge is solved."}),
+                "post_process_mask": ("BOOLEAN", {"default": False,
+                                                  "tooltip": "Smooth the model's mask (opening, blur, threshold at "
+                                                             "half): a clean hard edge, specks removed."}),
+                "background_colour": ("STRING", {"default": "#FFFFFF",
+                                                 "tooltip": "The colour behind the subject in the cutout, #RRGGBB."}),
+                "custom_model_family": (list(rembg_backend.CUSTOM_FAMILIES), {
+                    "default": "u2net",
+                    "tooltip": "Only for your own .onnx files (not the known models): the architecture, which sets "
+                               "the input size and normalisation. u2net: U²-Net-style, 320 px; isnet: ISNet/DIS, "
+                               "1024 px; ben: BEN, 1024 px; birefnet: BiRefNet, 1024 px."}),
+                "force_cpu": ("BOOLEAN", {"default": False,
+                                          "tooltip": "Run on the CPU even when ONNX Runtime has a GPU provider."}),
+            }
+        }
+
+    def run(self, image, model, alpha_matting, alpha_matting_foreground_threshold, alpha_matting_background_threshold,
+            alpha_matting_erode_size, post_process_mask, background_colour, custom_model_family, force_cpu):
+        images = check_image(NODE, "image", image)
+        try:
+            colour = ops.hex_to_rgb(background_colour)
+        except ValueError as exc:
+            raise MaskForgeError(NODE, str(exc), "background_colour") from None
+        libs = rembg_backend.libraries(NODE)
+        path = weights.resolve(NODE, model, (".onnx",), folders=(FOLDER,))
+        device = comfy_adapter.torch_device()
+        session = rembg_backend.session(NODE, libs, path, rembg_backend.session_name(model, custom_model_family),
+                                        force_cpu=force_cpu, device_index=device.index or 0)
+
+        rgb = (images * 255.0).round().to(torch.uint8).cpu().numpy()
+        alphas, colours = [], []
+        bar = comfy_adapter.progress_bar(len(rgb))
+        for item in rgb:
+            comfy_adapter.throw_if_interrupted()
+            alpha, foreground = rembg_backend.predict_alpha(
+                libs, session, item, post_process=post_process_mask, alpha_matting=alpha_matting,
+                foreground_threshold=alpha_matting_foreground_threshold,
+                background_threshold=alpha_matting_background_threshold, erode_size=alpha_matting_erode_size)
+            alphas.append(alpha)
+            colours.append(item if foreground is None else foreground)
+            bar.update(1)
+
+        subject = torch.from_numpy(np.stack(alphas)).float() / 255.0
+        # The cutout uses the matted foreground where there is one, else the image's own pixels.
+        source = images if not alpha_matting else torch.from_numpy(np.stack(colours)).float() / 255.0
+        h, w = subject.shape[1:]
+        return (mask_output(subject, h, w), mask_output(ops.invert(subject), h, w),
+                image_output(ops.cutout(source, subject, colour)))
+
+
+NODE_CLASS_MAPPINGS = {"MaskForgeRemoveBGMask": RemoveBGMask}
+NODE_DISPLAY_NAME_MAPPINGS = {"MaskForgeRemoveBGMask": "Remove Background Mask"}

@@ -1,0 +1,150 @@
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import maskforge
+from maskforge.errors import MaskForgeError
+from maskforge.nodes.removebg_mask import RemoveBGMask
+from tests.fake_comfyui import fake_comfyui  # noqa: F401  (fixture)
+from tests.tiny_rembg import square_image, write_model
+
+DEFAULTS = dict(model="u2net.onnx", alpha_matting=False, alpha_matting_foreground_threshold=240,
+                alpha_matting_background_threshold=20, alpha_matting_erode_size=5, post_process_mask=False,
+                background_colour="#FF0000", custom_model_family="u2net", force_cpu=False)
+
+
+@pytest.fixture
+def rembg_dir(models_dir, monkeypatch, tmp_path):
+    """models/rembg with a tiny U²-Net-style file under the registry name u2net.onnx, and users' own
+    files: an ISNet-style one and one that finds nothing. rembg may neither download nor write."""
+    import pooch
+
+    monkeypatch.setattr(pooch, "retrieve", lambda *a, **k: pytest.fail("rembg tried to download a model"))
+    monkeypatch.setenv("U2NET_HOME", str(tmp_path / "rembg_home"))
+    monkeypatch.setenv("REMBG_HOME", str(tmp_path / "rembg_home"))
+    folder = models_dir / "rembg"
+    write_model(folder / "u2net.onnx", "u2net")
+    write_model(folder / "my_isnet.onnx", "isnet")
+    write_model(folder / "people" / "nothing.onnx", "u2net", flat=True)
+    yield folder
+    assert not (tmp_path / "rembg_home").exists()
+
+
+def images(*shapes):
+    return torch.stack([torch.from_numpy(square_image(*shape)).float() / 255.0 for shape in shapes])
+
+
+def run(image, **options):
+    return RemoveBGMask().run(image, **{**DEFAULTS, **options})
+
+
+def test_the_node_is_registered_with_the_pack():
+    assert maskforge.NODE_CLASS_MAPPINGS["MaskForgeRemoveBGMask"] is RemoveBGMask
+    assert maskforge.NODE_DISPLAY_NAME_MAPPINGS["MaskForgeRemoveBGMask"] == "Remove Background Mask"
+
+
+def test_every_input_has_a_tooltip_and_the_model_tooltip_names_licences(rembg_dir):
+    inputs = RemoveBGMask.INPUT_TYPES()["required"]
+    assert all("tooltip" in options for _, options in inputs.values())
+    assert "seed" not in inputs
+    assert "CC BY-NC 4.0" in inputs["model"][1]["tooltip"] and "Apache-2.0" in inputs["model"][1]["tooltip"]
+
+
+def test_the_model_list_has_registry_names_first_then_the_users_files(rembg_dir):
+    models = RemoveBGMask.INPUT_TYPES()["required"]["model"][0]
+    assert models[0] == "u2net.onnx" and "isnet-general-use.onnx" in models and "bria-rmbg.onnx" in models
+    assert models[-2:] == ["my_isnet.onnx", "people/nothing.onnx"]
+    assert models.count("u2net.onnx") == 1
+
+
+def test_a_batch_of_two_gives_the_subject_its_inverse_and_the_cutout(rembg_dir):
+    batch = images((48, 64), (48, 64))
+    batch[1] = batch[1].flip(1)  # the square at the other side
+    subject, background, cutout = run(batch)
+    assert subject.shape == background.shape == (2, 48, 64) and cutout.shape == (2, 48, 64, 3)
+    assert subject.dtype == torch.float32 and subject.device.type == "cpu"
+    assert subject[0, 24, 24] == 1 and subject[0, 24, 56] == 0
+    assert subject[1, 24, 40] == 1 and subject[1, 24, 8] == 0
+    assert torch.allclose(background, 1 - subject)
+    assert torch.equal(cutout[0, 24, 24], torch.tensor([1.0, 1.0, 1.0]))  # the subject's own pixels
+    assert torch.equal(cutout[0, 4, 4], torch.tensor([1.0, 0.0, 0.0]))  # background_colour
+
+
+def test_a_users_isnet_file_runs_with_the_isnet_family(rembg_dir):
+    subject, _, _ = run(images((40, 30)), model="my_isnet.onnx", custom_model_family="isnet")
+    assert subject.shape == (1, 40, 30) and subject[0, 20, 10] == 1 and subject[0, 2, 2] == 0
+
+
+def test_an_image_with_nothing_gives_an_empty_subject_and_a_full_background(rembg_dir):
+    subject, background, cutout = run(images((32, 32)), model="people/nothing.onnx")
+    assert subject.shape == (1, 32, 32) and subject.max() == 0 and background.min() == 1
+    assert torch.equal(cutout[0].reshape(-1, 3).unique(dim=0), torch.tensor([[1.0, 0.0, 0.0]]))
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 200), (37, 5)])
+def test_one_pixel_and_non_square_images_keep_their_size(rembg_dir, shape):
+    for matting in (False, True):
+        subject, background, cutout = run(images(shape), alpha_matting=matting)
+        assert subject.shape == background.shape == (1, *shape) and cutout.shape == (1, *shape, 3)
+        assert torch.isfinite(subject).all()
+
+
+def test_alpha_matting_and_post_processing_change_the_edge(rembg_dir):
+    batch = images((96, 128))
+    plain = run(batch)[0]
+    matted, _, matted_cutout = run(batch, alpha_matting=True)
+    smoothed = run(batch, post_process_mask=True)[0]
+    assert not torch.equal(plain, matted) and not torch.equal(plain, smoothed)
+    assert set(smoothed.unique().tolist()) == {0.0, 1.0}
+    assert matted[0, 48, 40] > 0.98 and matted[0, 5, 5] < 0.02
+    assert torch.allclose(matted_cutout[0, 5, 5], torch.tensor([1.0, 0.0, 0.0]), atol=0.02)
+
+
+def test_each_image_updates_the_progress_bar_and_checks_for_interrupts(rembg_dir, fake_comfyui, monkeypatch):
+    checks = []
+    monkeypatch.setattr(fake_comfyui.modules["comfy.model_management"], "throw_exception_if_processing_interrupted",
+                        lambda: checks.append(1))
+    run(images((16, 16), (16, 16), (16, 16)))
+    assert len(checks) == 3
+    assert [(bar.total, bar.current) for bar in fake_comfyui.progress if bar.total == 3] == [(3, 3)]
+
+
+def test_a_missing_known_model_offline_names_the_file_and_the_folder_quickly(rembg_dir):
+    start = time.monotonic()
+    with pytest.raises(MaskForgeError) as err:
+        run(images((8, 8)), model="isnet-general-use.onnx")
+    assert time.monotonic() - start < 2
+    message = str(err.value)
+    assert message.startswith("RemoveBGMask: model: ") and "isnet-general-use.onnx" in message
+    assert str(rembg_dir) in message and "releases/download/v0.0.0/isnet-general-use.onnx" in message
+
+
+def test_an_unknown_model_name_is_a_clear_error(rembg_dir):
+    with pytest.raises(MaskForgeError, match="RemoveBGMask: model: 'gone.onnx' is not a model MaskForge knows"):
+        run(images((8, 8)), model="gone.onnx")
+
+
+def test_a_bad_background_colour_is_a_clear_error(rembg_dir):
+    with pytest.raises(MaskForgeError, match="RemoveBGMask: background_colour: colour 'red' is not #RRGGBB"):
+        run(images((8, 8)), background_colour="red")
+
+
+def test_without_rembg_the_node_says_what_to_install_and_the_pack_still_loads(rembg_dir, monkeypatch):
+    for name in ("rembg", "rembg.bg", "rembg.sessions"):
+        monkeypatch.setitem(sys.modules, name, None)
+    assert "MaskForgeRemoveBGMask" in maskforge.NODE_CLASS_MAPPINGS
+    RemoveBGMask.INPUT_TYPES()  # the dropdown still builds
+    with pytest.raises(MaskForgeError, match="`pip install rembg`"):
+        run(images((8, 8)))
+
+
+def test_importing_the_pack_does_not_import_rembg_or_onnx_runtime():
+    code = ("from tools.pack import load_pack; load_pack(); import sys; "
+            "print(sorted(m for m in ('rembg', 'onnxruntime', 'pymatting') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.strip() == "[]"
