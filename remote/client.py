@@ -86,14 +86,15 @@ def service_message(resp: requests.Response) -> str:
 
 
 def flatten(body) -> str:
-    """A message from the shapes services use: a string, ``{"message"|"error"|"detail"|...: ...}``, lists of them."""
+    """A message from the shapes services use: a string, ``{"message"|"error"|"detail"|...: ...}``,
+    ``{field: [messages]}``, lists of them."""
     if isinstance(body, str):
         return body.strip()
     if isinstance(body, dict):
         for name in ("message", "error", "errors", "detail", "msg"):
             if body.get(name):
                 return flatten(body[name])
-        return json.dumps(body, ensure_ascii=False)
+        return "; ".join(f"{name}: {flatten(value)}" for name, value in body.items())  # per-field validation errors
     if isinstance(body, list):
         return "; ".join(flatten(item) for item in body if item)
     return str(body)
