@@ -20,6 +20,10 @@ FOLDER = PACK_DIR / "example_workflows"
 NOTE_COLOUR, NOTE_BG = "#432", "#653"
 
 
+class MissingNode(LookupError):
+    """The workflow uses a node type that is not registered (yet)."""
+
+
 class Graph:
     """A UI-format workflow under construction: nodes by id, links as the frontend saves them."""
 
@@ -30,10 +34,12 @@ class Graph:
         self.groups: list[dict] = []
 
     def node(self, type_: str, pos, *, title: str | None = None, mode: int = ACTIVE, size=None, **widgets) -> dict:
+        if type_ not in self.sigs:
+            raise MissingNode(type_)
         sig = self.sigs[type_]
         unknown = set(widgets) - {w.name for w in sig.widgets}
         if unknown:
-            raise KeyError(f"{type_} has no widget {sorted(unknown)}")
+            raise ValueError(f"{type_} has no widget {sorted(unknown)}")
         values = []
         for spec in sig.widgets:
             values.append(widgets.get(spec.name, spec.default()))
@@ -115,7 +121,9 @@ def _size(sig: Signature) -> tuple[int, int]:
         height += 250
     if any(w.name == "labels" for w in sig.widgets):
         height += 26  # the label picker's button
-    return (340 if sig.ours else 300), height
+    if sig.ours:
+        return 340, height
+    return (240 if not sig.widgets and height < 100 else 300), height
 
 
 def _execution_order(nodes: list[dict], links: list[list]) -> list[dict]:
@@ -153,8 +161,132 @@ def blue_mask_for_removal_service(g: Graph) -> None:
     g.link(blue, "blue_mask", save, "images")
 
 
+def labelmask_inpaint(g: Graph) -> None:
+    """LabelMask → Grow → inpaint"""
+    g.note((0, 0), (
+        "## Mask by label, then inpaint\n\n"
+        "1. **Load Image**: your photo. **Load Checkpoint**: an *inpainting* checkpoint "
+        "(e.g. `512-inpainting-ema.safetensors` in `models/checkpoints`).\n"
+        "2. **Label Mask** finds the labelled objects (`sofa`; several as `sofa|rug`). *pick labels* opens the list "
+        "of the 150 labels. Its model is downloaded on first use (README: Models and weights).\n"
+        "3. **Grow / Invert Mask** fills holes and grows the mask so the new content blends in.\n"
+        "4. **VAE Encode (for Inpainting)** + **KSampler** repaint the masked area from the prompts; "
+        "the mask is previewed on the right.\n"
+    ), size=(420, 300))
+    checkpoint = g.node("CheckpointLoaderSimple", (0, 340), ckpt_name="512-inpainting-ema.safetensors")
+    image = g.node("LoadImage", (0, 500), image="example.png")
+    labels = g.node("MaskForgeLabelMask", (360, 500), labels="sofa")
+    grow = g.node("MaskForgeGrowInvertMask", (760, 500), fill_holes=True, min_region_px=64, grow=16)
+    positive = g.node("CLIPTextEncode", (460, 0), size=(400, 200),
+                      text="an empty living room, bare wall, wooden floor, natural light, photo")
+    negative = g.node("CLIPTextEncode", (460, 240), size=(400, 200),
+                      text="sofa, couch, furniture, blurry, low quality")
+    encode = g.node("VAEEncodeForInpaint", (1160, 500))
+    sampler = g.node("KSampler", (1160, 60), steps=25, cfg=7.0, sampler_name="euler", scheduler="normal")
+    decode = g.node("VAEDecode", (1540, 60))
+    save = g.node("SaveImage", (1540, 180), filename_prefix="labelmask_inpaint")
+    show = g.node("MaskToImage", (1160, 700))
+    preview = g.node("PreviewImage", (1540, 560), title="Preview mask")
+    g.link(image, "IMAGE", labels, "image")
+    g.link(labels, "mask", grow, "mask")
+    g.link(checkpoint, "CLIP", positive, "clip")
+    g.link(checkpoint, "CLIP", negative, "clip")
+    g.link(image, "IMAGE", encode, "pixels")
+    g.link(checkpoint, "VAE", encode, "vae")
+    g.link(grow, "mask", encode, "mask")
+    g.link(checkpoint, "MODEL", sampler, "model")
+    g.link(positive, "CONDITIONING", sampler, "positive")
+    g.link(negative, "CONDITIONING", sampler, "negative")
+    g.link(encode, "LATENT", sampler, "latent_image")
+    g.link(sampler, "LATENT", decode, "samples")
+    g.link(checkpoint, "VAE", decode, "vae")
+    g.link(decode, "IMAGE", save, "images")
+    g.link(grow, "mask", show, "mask")
+    g.link(show, "IMAGE", preview, "images")
+
+
+def promptmask_per_object(g: Graph) -> None:
+    """PromptMask, one mask per object"""
+    g.note((0, 0), (
+        "## Mask what you name, object by object\n\n"
+        "1. **Load Image**: your photo.\n"
+        "2. **Prompt Mask**: write the objects as phrases ending in a full stop (`sofa. lamp.`). Grounding DINO "
+        "finds a box per object, SAM 2.1 outlines each. Both models are downloaded on first use (README: Models "
+        "and weights).\n"
+        "3. `per_object` is a batch with **one mask per object**, in the order of `objects_json`; `mask` is all "
+        "of them together. `preview` draws the boxes and masks.\n"
+    ), size=(420, 300))
+    image = g.node("LoadImage", (0, 340), image="example.png")
+    prompt = g.node("MaskForgePromptMask", (360, 0), prompt="sofa. lamp.")
+    preview = g.node("PreviewImage", (800, 0), title="Preview boxes and masks")
+    show = g.node("MaskToImage", (800, 400))
+    objects = g.node("PreviewImage", (1100, 360), title="One mask per object")
+    g.link(image, "IMAGE", prompt, "image")
+    g.link(prompt, "preview", preview, "images")
+    g.link(prompt, "per_object", show, "mask")
+    g.link(show, "IMAGE", objects, "images")
+
+
+def removebg_replace_background(g: Graph) -> None:
+    """RemoveBGMask, new background"""
+    g.note((0, 0), (
+        "## Put the subject on a new background\n\n"
+        "1. **photo**: the picture with the subject; **new background**: the picture to put behind it, best the "
+        "same size as the photo (the result takes the background's size; x and y move the subject).\n"
+        "2. **Remove Background Mask** finds the subject (rembg models, downloaded on first use; README: Models "
+        "and weights). Alpha matting helps with hair.\n"
+        "3. **Image Composite Masked** pastes the photo onto the background where `subject_mask` is set.\n\n"
+        "To paint a new background instead, inpaint `background_mask`."
+    ), size=(420, 320))
+    photo = g.node("LoadImage", (0, 360), title="photo", image="example.png")
+    background = g.node("LoadImage", (0, 760), title="new background", image="example.png")
+    remove = g.node("MaskForgeRemoveBGMask", (360, 360))
+    composite = g.node("ImageCompositeMasked", (800, 560))
+    save = g.node("SaveImage", (1140, 360), filename_prefix="new_background")
+    cutout = g.node("PreviewImage", (800, 60), title="Preview cut-out")
+    g.link(photo, "IMAGE", remove, "image")
+    g.link(background, "IMAGE", composite, "destination")
+    g.link(photo, "IMAGE", composite, "source")
+    g.link(remove, "subject_mask", composite, "mask")
+    g.link(composite, "IMAGE", save, "images")
+    g.link(remove, "cutout", cutout, "images")
+
+
+def labelmask_local_or_remote(g: Graph) -> None:
+    """LabelMask, local or remote"""
+    g.note((0, 0), (
+        "## The same mask, made here or by HomeDesigns\n\n"
+        "**Label Mask** runs on your machine; **HomeDesigns Create Mask** sends the image to HomeDesigns' "
+        "service (API key in the environment, see README: Remote services; each image is charged). Both take the "
+        "same labels.\n\n"
+        "**To switch, mute one** (select it, Ctrl+M): the **Switch** passes whichever still runs. The remote node "
+        "starts muted. With both running, the Switch's `switch` chooses (false = local, true = remote) and only "
+        "the chosen one runs.\n"
+    ), size=(420, 320))
+    image = g.node("LoadImage", (0, 360), image="example.png")
+    local = g.node("MaskForgeLabelMask", (480, 80), labels="sofa")
+    remote = g.node("MaskForgeHomeDesignsCreateMask", (480, 460), mode=MUTED, labels="sofa")
+    switch = g.node("ComfySwitchNode", (900, 300), size=(220, 100))
+    grow = g.node("MaskForgeGrowInvertMask", (1160, 300), fill_holes=True, min_region_px=64, grow=8)
+    show = g.node("MaskToImage", (1540, 300))
+    preview = g.node("PreviewImage", (1540, 400), title="Preview mask")
+    g.link(image, "IMAGE", local, "image")
+    g.link(image, "IMAGE", remote, "image")
+    g.link(local, "mask", switch, "on_false")
+    g.link(remote, "mask", switch, "on_true")
+    g.link(switch, "output", grow, "mask")
+    g.link(grow, "mask", show, "mask")
+    g.link(show, "IMAGE", preview, "images")
+    g.group("Local", [local], "#3f789e")
+    g.group("Remote (muted: Ctrl+M to use it)", [remote], "#a1309b")
+
+
 WORKFLOWS = {
+    "labelmask_inpaint": labelmask_inpaint,
+    "promptmask_per_object": promptmask_per_object,
+    "removebg_replace_background": removebg_replace_background,
     "blue_mask_for_removal_service": blue_mask_for_removal_service,
+    "labelmask_local_or_remote": labelmask_local_or_remote,
 }
 
 
@@ -174,8 +306,8 @@ def main() -> None:
     for name in WORKFLOWS:
         try:
             workflow = build(name, sigs)
-        except KeyError as missing:
-            print(f"skipped {name}: node {missing} is not registered yet")
+        except MissingNode as missing:
+            print(f"skipped {name}: node {missing} is not registered")
             continue
         path = FOLDER / f"{name}.json"
         path.write_text(json.dumps(workflow, indent=2) + "\n", encoding="utf-8")

@@ -140,7 +140,7 @@ def _draw_graph(draw: ImageDraw.ImageDraw, workflow: dict, area: tuple[int, int,
     def box(node):
         x0 = area[0] + (node["pos"][0] - left) * scale
         y0 = area[1] + (node["pos"][1] - top) * scale
-        return x0, y0, x0 + node["size"][0] * scale, y0 + min(node["size"][1], 120) * scale
+        return x0, y0, x0 + node["size"][0] * scale, y0 + 40
 
     boxes = {n["id"]: box(n) for n in nodes}
     for _, origin, _, target, _, kind in workflow["links"]:
@@ -154,8 +154,11 @@ def _draw_graph(draw: ImageDraw.ImageDraw, workflow: dict, area: tuple[int, int,
         fill = (70, 60, 90) if sigs[node["type"]].ours else (60, 64, 72)
         draw.rounded_rectangle([x0, y0, x1, y1], radius=6, fill=fill, outline=(120, 120, 130))
         name = node.get("title") or sigs[node["type"]].display_name
-        draw.text((x0 + 6, y0 + 4), name + (" (muted)" if muted else ""), font=_font(max(10, int(15 * scale * 1.6))),
-                  fill=DIM if muted else INK)
+        while len(name) > 3 and draw.textlength(name, font=_font(14)) > x1 - x0 - 10:
+            name = name[:-2] + "…"
+        draw.text((x0 + 6, y0 + 4), name, font=_font(14), fill=DIM if muted else INK)
+        if muted:
+            draw.text((x0 + 6, y0 + 21), "muted", font=_font(12), fill=DIM)
 
 
 def main() -> None:

@@ -107,8 +107,8 @@ def ours() -> dict[str, Signature]:
 def core() -> dict[str, Signature]:
     data = json.loads(CORE_NODES.read_text(encoding="utf-8"))
     return {
-        key: Signature(key, _from_input_types(spec), tuple(tuple(o) for o in spec["outputs"]), False, key,
-                       spec.get("frontend_only", False))
+        key: Signature(key, _from_input_types(spec), tuple(tuple(o) for o in spec["outputs"]), False,
+                       spec["display_name"], spec.get("frontend_only", False))
         for key, spec in data.items() if not key.startswith("_")
     }
 
