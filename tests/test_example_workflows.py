@@ -7,9 +7,12 @@ import copy
 import json
 
 import pytest
+import torch
 
 from maskforge.nodes.mask_nodes import GrowInvertMask
+from tools.demo import sample_scene
 from tools.example_workflows import FOLDER
+from tools.workflow_previews import run_workflow
 from tools.workflow_schema import check_workflow, core, signatures
 
 WORKFLOWS = sorted(FOLDER.glob("*.json"))
@@ -140,3 +143,14 @@ def test_link_to_the_wrong_slot_type_is_caught():
     link[1], link[2], link[5] = grow["id"], 0, "MASK"  # a MASK into Save Image's IMAGE input
     grow["outputs"][0]["links"].append(blue_link)
     assert any("gives MASK but SaveImage.images takes IMAGE" in p for p in check_workflow(workflow))
+
+
+def test_blue_mask_workflow_runs_and_saves_the_blue_mask():
+    image, mask = sample_scene()  # 768 x 512, the "painted" mask on the sofa
+    (saved,) = run_workflow(blue_mask_workflow(), image, mask)
+    assert saved.shape == (1, 512, 768, 3)
+    blue = torch.tensor([0x78, 0x78, 0xCD]) / 255
+    inside, outside, speck = saved[0, 300, 250], saved[0, 20, 740], saved[0, 63, 63]
+    assert torch.allclose(inside, blue, atol=1 / 255)
+    assert torch.equal(outside, torch.zeros(3))
+    assert torch.equal(speck, torch.zeros(3))  # min_region_px removed the stray speck

@@ -55,7 +55,8 @@ class Graph:
             "flags": {},
             "order": 0,
             "mode": mode,
-            # Sockets, then every widget as an input slot too, as the frontend saves them.
+            # Sockets, then every widget as an input slot too: the frontend's uncompressed form, which
+            # it loads like the compressed one and which names each widget, so a renamed input shows.
             "inputs": [{"name": s.name, "type": s.type, "link": None} for s in sig.sockets]
             + [{"name": w.name, "type": w.type, "widget": {"name": w.name}, "link": None}
                for w in sig.widgets if not sig.frontend_only],
