@@ -138,10 +138,12 @@ class Client:
         return message
 
     def check_same_origin(self, url: str) -> None:
-        """The key is only ever sent to the service's own host: a reply may not redirect it elsewhere."""
-        ours, theirs = urlsplit(self.base), urlsplit(url)
-        if (theirs.scheme.lower(), theirs.netloc.lower()) != (ours.scheme.lower(), ours.netloc.lower()):
-            raise self.error(f"the reply points to {theirs.scheme}://{theirs.netloc}, not to {ours.netloc}; "
+        """The key is only sent to the service's host (or a subdomain of it, or its parent domain), on the
+        same scheme and port: a reply may not steer it elsewhere."""
+        ours, theirs = _origin(self.base), _origin(url)
+        same_site = theirs[1] == ours[1] or theirs[1].endswith("." + ours[1]) or ours[1].endswith("." + theirs[1])
+        if not same_site or (theirs[0], theirs[2]) != (ours[0], ours[2]):
+            raise self.error(f"the reply points to {theirs[0]}://{theirs[1]}:{theirs[2]}, not to {ours[1]}; "
                              "refusing to send the API key there")
 
     def post(self, url: str, **kwargs) -> requests.Response:
@@ -163,22 +165,27 @@ class Client:
         ``max_download`` bytes. No key is sent (result URLs are public storage links)."""
         if not isinstance(url, str) or not url.lower().startswith(("http://", "https://")):
             raise self.error(f"the {what} link is not an http(s) URL: {str(url)[:200]!r}")
-        limit = self.settings.max_download
         with self._send("GET", url, stream=True, allow_redirects=True, auth_free=True) as resp:
-            ctype = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
-            if not ctype.startswith("image/"):
-                raise self.error(f"the {what} at {url} is {ctype or 'of no stated type'}, not an image")
-            length = resp.headers.get("Content-Length", "")
-            if length.isdigit() and int(length) > limit:
-                raise self.error(f"the {what} at {url} is {int(length)} bytes, over the {limit}-byte limit")
-            data = bytearray()
-            try:
-                for chunk in resp.iter_content(64 * 1024):
-                    data += chunk
-                    if len(data) > limit:
-                        raise self.error(f"the {what} at {url} is over the {limit}-byte limit")
-            except requests.RequestException as exc:
-                raise self.error(f"the download of the {what} broke off ({type(exc).__name__})") from None
+            return self.read_image(resp, f"the {what} at {url}")
+
+    def read_image(self, resp: requests.Response, what: str) -> bytes:
+        """The body of a streamed reply that must be an image, read up to ``max_download`` bytes."""
+        limit = self.settings.max_download
+        ctype = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if not ctype.startswith("image/"):
+            text = "" if "html" in ctype else f": {self.explain(' '.join(resp.text.split())[:200])!r}"
+            raise self.error(f"{what} is {ctype or 'of no stated type'}, not an image{text}")
+        length = resp.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) > limit:
+            raise self.error(f"{what} is {int(length)} bytes, over the {limit}-byte limit")
+        data = bytearray()
+        try:
+            for chunk in resp.iter_content(64 * 1024):
+                data += chunk
+                if len(data) > limit:
+                    raise self.error(f"{what} is over the {limit}-byte limit")
+        except requests.RequestException as exc:
+            raise self.error(f"{what} broke off ({type(exc).__name__})") from None
         return bytes(data)
 
     def _send(self, method: str, url: str, auth_free: bool = False, **kwargs) -> requests.Response:
@@ -202,6 +209,8 @@ class Client:
                 self._wait(s.backoff * 2**attempt, f"cannot reach {_host(url)}")
                 attempt += 1
                 continue
+            except requests.RequestException as exc:  # a malformed URL, too many redirects, a broken reply
+                raise self.error(f"the request to {_host(url)} failed ({type(exc).__name__})") from None
             if resp.status_code < 300:
                 return resp
             if _retryable(resp.status_code) and not last_try:
@@ -236,6 +245,16 @@ class Client:
         message = service_message(resp)
         resp.close()
         return self.error(f"{text}: {self.explain(message)}" if message else text)
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    except ValueError:  # a port that is not a number
+        port = None
+    return scheme, (parts.hostname or "").lower(), port
 
 
 def _host(url: str) -> str:

@@ -29,12 +29,6 @@ def request_mask(client: Client, endpoint: str, image: torch.Tensor, fields: dic
     """One ``[H,W,3]`` image and the endpoint's mask-shaping ``fields`` → its ``[H,W]`` mask."""
     height, width = image.shape[:2]
     body = {"image": to_base64(encode_image(image, fmt)), **fields, **FORCED[endpoint]}
-    resp = client.post(client.url(endpoint), headers={"x-api-key": client.key}, json=body)
-    ctype = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
-    if not ctype.startswith("image/"):
-        text = " ".join(resp.text.split())[:200]
-        raise client.error(f"malformed reply: expected the mask image, got {ctype or 'no content type'}: "
-                           f"{client.explain(text)!r}")
-    if len(resp.content) > client.settings.max_download:
-        raise client.error(f"the mask image is over the {client.settings.max_download}-byte limit")
-    return decode_mask(client.node, resp.content, height, width, "Segmind")
+    with client.post(client.url(endpoint), headers={"x-api-key": client.key}, json=body, stream=True) as resp:
+        data = client.read_image(resp, "the reply (expected the mask image)")
+    return decode_mask(client.node, data, height, width, "Segmind")

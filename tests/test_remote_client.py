@@ -199,6 +199,28 @@ def test_key_is_only_sent_to_the_service_host(standin):
     assert standin.requests == []
 
 
+@pytest.mark.parametrize("url, allowed", [
+    ("http://127.0.0.1:{port}/segmind/fetch/1", True),
+    ("http://api.127.0.0.1:{port}/x", True),  # a subdomain of the service's host
+    ("https://127.0.0.1:{port}/x", False),  # another scheme
+    ("http://127.0.0.1:1/x", False),  # another port
+    ("http://example.com:{port}/x", False),
+])
+def test_key_bearing_requests_stay_on_the_service_site(standin, url, allowed):
+    url = url.format(port=standin.server.server_address[1])
+    with segmind_client() as c:
+        if allowed:
+            c.check_same_origin(url)
+        else:
+            with pytest.raises(MaskForgeError, match="refusing to send the API key there"):
+                c.check_same_origin(url)
+
+
+def test_broken_urls_become_node_errors(standin):
+    with segmind_client() as c, pytest.raises(MaskForgeError, match=r"the request to .* failed \(InvalidURL\)"):
+        c.download("http://")
+
+
 def test_malformed_json_reply_is_a_clear_error(standin):
     standin.queue(SEGMIND_PATH, Reply(200, b"{not json", {"Content-Type": "application/json"}))
     with segmind_client() as c, pytest.raises(MaskForgeError, match=r"malformed reply \(not JSON\): '\{not json'"):

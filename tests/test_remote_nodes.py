@@ -147,6 +147,14 @@ def test_homedesigns_sends_bed_with_the_documented_trailing_space_first(standin)
     assert standin.to(HD_PATH)[0].form["labels"] == "bed |floor"
 
 
+def test_homedesigns_spelling_of_every_label_is_on_the_documented_list():
+    from maskforge.labels import ADE20K_LABELS
+    from maskforge.remote.homedesigns import labels_field
+    from remote_standin import HOMEDESIGNS_OBJECTS
+
+    assert set(labels_field("N", "|".join(ADE20K_LABELS)).split("|")) == HOMEDESIGNS_OBJECTS
+
+
 def test_homedesigns_jpeg_upload(standin):
     run_hd(upload_format="jpeg")
     filename, ctype, data = standin.to(HD_PATH)[0].form["image"]
@@ -317,8 +325,10 @@ def test_segmind_validation_error_is_reported_with_the_service_message(standin):
 
 def test_segmind_non_image_reply_is_malformed(standin):
     standin.queue(MAKER_PATH, Reply(200, {"status": "ok"}))
-    with pytest.raises(MaskForgeError, match="malformed reply: expected the mask image, got application/json"):
+    with pytest.raises(MaskForgeError) as err:
         run_maker()
+    assert str(err.value) == ("SegmindInpaintMaskMaker: Segmind: the reply (expected the mask image) is "
+                              """application/json, not an image: '{"status": "ok"}'""")
 
 
 def test_segmind_corrupt_image_reply_is_reported(standin):
