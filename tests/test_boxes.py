@@ -1,0 +1,49 @@
+import pytest
+import torch
+
+from maskforge.ops.boxes import box_iou, clip_boxes, fill_boxes, nms
+
+# A hand-worked example: D overlaps A by exactly 0.5, A and B by 90/110, nothing touches C.
+A, B, C, D = [0, 0, 10, 10], [1, 0, 11, 10], [20, 20, 30, 30], [0, 0, 10, 5]
+BOXES = torch.tensor([A, B, C, D], dtype=torch.float32)
+SCORES = torch.tensor([0.9, 0.8, 0.7, 0.95])
+
+
+def test_box_iou_matches_hand_computed_overlaps():
+    iou = box_iou(BOXES, BOXES)
+    assert iou[0, 1].item() == pytest.approx(90 / 110)
+    assert iou[3, 0].item() == pytest.approx(0.5)
+    assert iou[3, 1].item() == pytest.approx(45 / 105)
+    assert iou[2, :2].tolist() == [0.0, 0.0]
+    assert torch.allclose(iou.diagonal(), torch.ones(4))
+
+
+@pytest.mark.parametrize(("threshold", "kept"), [
+    (0.5, [3, 0, 2]),  # D keeps A (IoU exactly 0.5 is not above), A then drops B
+    (0.45, [3, 1, 2]),  # D drops A; B (0.43 with D) survives
+    (1.0, [3, 0, 1, 2]),  # nothing suppressed: all, best first
+    (0.0, [3, 2]),  # any overlap at all suppresses
+])
+def test_nms_keeps_the_hand_worked_boxes(threshold, kept):
+    assert nms(BOXES, SCORES, threshold).tolist() == kept
+
+
+def test_nms_of_no_boxes_is_empty():
+    assert nms(torch.zeros((0, 4)), torch.zeros((0,)), 0.5).numel() == 0
+
+
+def test_empty_boxes_have_zero_iou_not_nan():
+    empty = torch.tensor([[5.0, 5.0, 5.0, 5.0]])
+    assert box_iou(empty, empty).item() == 0.0
+
+
+def test_clip_boxes_keeps_boxes_inside_the_image():
+    clipped = clip_boxes(torch.tensor([[-5.0, 2.0, 50.0, 70.0]]), height=40, width=30)
+    assert clipped.tolist() == [[0.0, 2.0, 30.0, 40.0]]
+
+
+def test_fill_boxes_covers_pixels_whose_centres_are_inside():
+    masks = fill_boxes(torch.tensor([[1.0, 1.0, 3.0, 2.0], [0.0, 0.0, 5.0, 4.0]]), height=4, width=5)
+    assert masks.shape == (2, 4, 5)
+    assert torch.nonzero(masks[0]).tolist() == [[1, 1], [1, 2]]
+    assert masks[1].sum().item() == 20

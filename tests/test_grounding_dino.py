@@ -1,0 +1,94 @@
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from maskforge.models import grounding_dino, weights
+from tests import tiny_prompt_models as tiny
+
+
+@pytest.fixture
+def detector(models_dir):
+    tiny.install(models_dir, "grounding-dino", "grounding-dino-tiny", tiny.grounding_dino())
+    path = weights.resolve("PromptMask", "grounding-dino-tiny", folders=("grounding-dino",), input_name="detector")
+    return grounding_dino.load(path)
+
+
+class FakeModel(torch.nn.Module):
+    """Returns chosen word probabilities and boxes, as GroundingDinoForObjectDetection's output."""
+
+    def __init__(self, probs, boxes):
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(1))
+        self.probs, self.boxes = torch.tensor(probs), torch.tensor(boxes)
+
+    def forward(self, input_ids, **_):
+        logits = torch.full((1, len(self.probs), 256), -float("inf"))
+        logits[0, :, : self.probs.shape[1]] = torch.logit(self.probs)
+        assert input_ids.shape[1] == self.probs.shape[1]
+        return SimpleNamespace(logits=logits, pred_boxes=self.boxes[None])
+
+
+# "white sofa. lamp." tokenises as [CLS] white sofa . lamp . [SEP]
+PROBS = [
+    [0.0, 0.2, 0.9, 0.0, 0.0, 0.0, 0.0],  # q0: a sofa
+    [0.0, 0.0, 0.0, 0.0, 0.6, 0.0, 0.0],  # q1: a lamp
+    [0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1],  # q2: nothing
+    [0.0, 0.0, 0.8, 0.0, 0.0, 0.0, 0.0],  # q3: the same sofa again
+    [0.99, 0.0, 0.0, 0.9, 0.0, 0.0, 0.99],  # q4: only special tokens and dots
+    [0.0, 0.5, 0.5, 0.0, 0.0, 0.0, 0.0],  # q5: a white sofa
+]
+BOXES = [[0.25, 0.5, 0.5, 1.0], [0.8, 0.3, 0.2, 0.2], [0.5, 0.5, 0.1, 0.1],
+         [0.27, 0.5, 0.5, 1.0], [0.5, 0.5, 1.0, 1.0], [0.6, 0.8, 0.1, 0.2]]  # centre x, y, width, height
+
+
+def fake_detect(detector, **overrides):
+    options = dict(box_threshold=0.3, text_threshold=0.25, nms_iou=0.5, max_objects=0) | overrides
+    model = FakeModel(PROBS, BOXES)
+    return grounding_dino.detect(model, detector[1], torch.rand(50, 100, 3), ["white sofa", "lamp"], **options)
+
+
+def test_split_phrases_lowercases_and_drops_empty_and_repeated_phrases():
+    assert grounding_dino.split_phrases(" White  Sofa. lamp..\nlamp. ") == ["white sofa", "lamp"]
+    assert grounding_dino.split_phrases("  ") == []
+
+
+def test_each_token_belongs_to_its_phrase(detector):
+    member = grounding_dino._phrase_tokens(detector[1], "white sofa. lamp.", ["white sofa", "lamp"], 7)
+    assert member.int().tolist() == [[0, 1, 1, 0, 0, 0, 0], [0, 0, 0, 0, 1, 0, 0]]
+
+
+def test_detect_thresholds_suppresses_and_labels_as_worked_out_by_hand(detector):
+    found = fake_detect(detector)
+    assert found.phrases == ["white sofa", "lamp", "white sofa"]  # q0, q1, q5: q2 too weak, q3 overlaps q0, q4 no word
+    assert found.labels == ["sofa", "lamp", "white sofa"]
+    assert found.scores.tolist() == pytest.approx([0.9, 0.6, 0.5])
+    assert torch.allclose(found.boxes, torch.tensor([[0.0, 0, 50, 50], [70, 10, 90, 20], [55, 35, 65, 45]]), atol=1e-4)
+
+
+def test_max_objects_keeps_the_best(detector):
+    assert fake_detect(detector, max_objects=2).phrases == ["white sofa", "lamp"]
+
+
+def test_text_threshold_drops_boxes_with_no_word_above_it(detector):
+    assert fake_detect(detector, text_threshold=0.55).labels == ["sofa", "lamp"]
+
+
+def test_nms_iou_of_one_keeps_overlapping_boxes(detector):
+    assert len(fake_detect(detector, nms_iou=1.0)) == 4
+
+
+def test_real_architecture_finds_boxes_inside_the_image_or_nothing(detector):
+    model, processor = detector
+    image = torch.rand(37, 83, 3)
+    found = grounding_dino.detect(model, processor, image, ["white sofa", "lamp"], 0.0, 0.0, 0.9, 5)
+    assert 0 < len(found) <= 5
+    assert found.boxes.shape == (len(found), 4)
+    assert (found.boxes[:, 0::2] <= 83).all() and (found.boxes[:, 1::2] <= 37).all() and (found.boxes >= 0).all()
+    assert set(found.phrases) <= {"white sofa", "lamp"}
+    assert len(grounding_dino.detect(model, processor, image, ["lamp"], 1.0, 0.0, 0.5, 0)) == 0
+
+
+def test_processor_uses_pil_image_processing(detector):
+    """The torchvision-backed processor must never be picked: torchvision is optional for the pack."""
+    assert "Pil" in type(detector[1].image_processor).__name__

@@ -1,0 +1,185 @@
+import json
+
+import pytest
+import torch
+
+import maskforge
+from maskforge.errors import MaskForgeError
+from maskforge.models import sam
+from maskforge.nodes.prompt_mask import PromptMask
+from tests import tiny_prompt_models as tiny
+from tests.fake_comfyui import fake_comfyui  # noqa: F401  (fixture)
+
+FIND_ALL = dict(box_threshold=0.0, text_threshold=0.0)
+FIND_NOTHING = dict(box_threshold=1.0, text_threshold=0.0)
+
+
+@pytest.fixture
+def models(models_dir):
+    tiny.install_defaults(models_dir)
+    sam.clear_cache()
+    return models_dir
+
+
+def run(image, **options):
+    args = dict(detector="grounding-dino-tiny", sam_model="sam2.1-hiera-tiny", prompt="white sofa. lamp",
+                box_threshold=0.3, text_threshold=0.25, nms_iou=0.5, max_objects=0, mask_type="segment", grow=0,
+                invert=False, stop_on_empty_mask=False, background_colour="#FFFFFF", force_cpu=True) | options
+    mask, per_object, report, preview, cutout = PromptMask().run(image, **args)
+    return mask, per_object, json.loads(report), preview, cutout
+
+
+def test_batch_of_two_gives_every_output_in_comfyui_shapes(models):
+    images = torch.rand(2, 24, 40, 3)
+    mask, per_object, report, preview, cutout = run(images, max_objects=2, **FIND_ALL)
+    assert mask.shape == (2, 24, 40) and mask.dtype == torch.float32
+    assert preview.shape == cutout.shape == (2, 24, 40, 3)
+    objects = report["objects"]
+    assert [o["image"] for o in objects] == [0, 0, 1, 1]  # image-major, as the per-object batch
+    assert per_object.shape == (4, 24, 40)
+    assert report["image_size"] == [40, 24]
+    for o in objects:
+        assert o["phrase"] in ("white sofa", "lamp") and 0 <= o["score"] <= 1 and len(o["box"]) == 4
+    for i in range(2):  # the union is the per-image maximum of its objects
+        assert torch.equal(mask[i], per_object[2 * i : 2 * i + 2].amax(0))
+    for t in (mask, per_object, preview, cutout):
+        assert 0 <= t.min() and t.max() <= 1
+
+
+def test_nothing_found_gives_empty_masks_of_the_right_shape(models):
+    images = torch.rand(2, 16, 20, 3)
+    mask, per_object, report, preview, cutout = run(images, **FIND_NOTHING)
+    assert report["objects"] == []
+    assert mask.shape == (2, 16, 20) and mask.sum() == 0
+    assert per_object.shape == (1, 16, 20) and per_object.sum() == 0
+    assert torch.allclose(cutout, torch.ones_like(cutout))  # all background colour
+    assert torch.allclose(preview, images, atol=1 / 255)
+
+
+def test_nothing_found_raises_when_stop_on_empty_mask_is_on(models):
+    with pytest.raises(MaskForgeError, match="PromptMask: nothing found in image 1 of 2 .*box_threshold"):
+        run(torch.rand(2, 16, 20, 3), stop_on_empty_mask=True, **FIND_NOTHING)
+
+
+@pytest.mark.parametrize("size", [(1, 1), (20, 70), (70, 20)])
+@pytest.mark.parametrize("sam_model", ["sam2.1-hiera-tiny", "sam-vit-base"])
+def test_one_pixel_and_non_square_images(models, size, sam_model):
+    h, w = size
+    mask, per_object, report, preview, cutout = run(torch.rand(1, h, w, 3), sam_model=sam_model, max_objects=2,
+                                                    grow=3, invert=True, **FIND_ALL)
+    assert mask.shape == (1, h, w)
+    assert per_object.shape == (len(report["objects"]), h, w) and len(report["objects"]) >= 1
+    assert preview.shape == cutout.shape == (1, h, w, 3)
+
+
+def test_box_mode_fills_boxes_then_grows_and_inverts(models):
+    image = torch.rand(1, 10, 12, 3)
+    boxes = "[[2, 2, 6, 6]]"
+    plain, _, report, _, _ = run(image, mask_type="box", prompt="", boxes=boxes)
+    assert plain.sum() == 16 and plain[0, 2:6, 2:6].all()
+    assert report["objects"][0]["box"] == [2, 2, 6, 6] and "mask_score" not in report["objects"][0]
+    grown, per_object, _, _, cutout = run(image, mask_type="box", prompt="", boxes=boxes, grow=1)
+    assert grown.sum() == 16 + 4 * 4  # round corners: the diagonal neighbours are √2 away
+    inverted, per_object_inverted, _, _, _ = run(image, mask_type="box", prompt="", boxes=boxes, grow=1, invert=True)
+    assert torch.equal(inverted, 1 - grown)
+    assert torch.equal(per_object_inverted, per_object)  # objects stay objects
+    assert torch.allclose(cutout[0][grown[0] == 1], image[0][grown[0] == 1])
+
+
+def test_box_mode_on_detections_covers_each_detected_box(models):
+    mask, per_object, report, _, _ = run(torch.rand(1, 30, 30, 3), mask_type="box", max_objects=3, **FIND_ALL)
+    for k, o in enumerate(report["objects"]):
+        x0, y0, x1, y1 = o["box"]
+        inside = per_object[k, round(y0 + 0.5) : int(y1 - 0.5), round(x0 + 0.5) : int(x1 - 0.5)]
+        assert inside.numel() == 0 or inside.all()
+
+
+def test_boxes_input_skips_detection(models):
+    """With boxes connected the detector is never looked for: a missing one does not matter."""
+    objects = json.dumps({"objects": [{"image": 1, "phrase": "sofa", "score": 0.8, "box": [1, 1, 9, 9]}]})
+    mask, per_object, report, _, _ = run(torch.rand(2, 12, 12, 3), detector="no-such-detector", boxes=objects)
+    assert [(o["image"], o["phrase"], o["score"]) for o in report["objects"]] == [(1, "sofa", 0.8)]
+    assert per_object.shape == (1, 12, 12) and mask[0].sum() == 0
+
+
+def test_objects_json_of_one_node_feeds_the_boxes_of_another(models):
+    image = torch.rand(1, 20, 20, 3)
+    _, _, first, _, _ = run(image, max_objects=2, **FIND_ALL)
+    _, _, second, _, _ = run(image, prompt="", boxes=json.dumps(first))
+    assert [o["box"] for o in second["objects"]] == [o["box"] for o in first["objects"]]
+
+
+@pytest.mark.parametrize(("boxes", "message"), [
+    ("[[1, 2, 3]", "boxes: not valid JSON"),
+    ("[[1, 2, 3]]", "boxes: a box \\[x0, y0, x1, y1\\] must be 4 numbers"),
+    ('[{"box": [5, 5, 1, 9]}]', "boxes: box .* has x1 < x0"),
+    ('[{"box": [1, 1, 5, 5], "image": 3}]', "boxes: image index 3 is outside the batch of 1"),
+])
+def test_bad_boxes_json_gets_a_clear_error(models, boxes, message):
+    with pytest.raises(MaskForgeError, match=message):
+        run(torch.rand(1, 8, 8, 3), prompt="", boxes=boxes)
+
+
+def test_points_alone_make_one_object_per_image(models):
+    points = json.dumps({"positive": [[3, 3]], "negative": [{"x": 10, "y": 10}]})
+    mask, per_object, report, _, _ = run(torch.rand(2, 16, 16, 3), prompt="", points=points)
+    assert per_object.shape == (2, 16, 16)
+    assert [o["phrase"] for o in report["objects"]] == ["points", "points"]
+
+
+def test_bad_points_get_a_clear_error(models):
+    with pytest.raises(MaskForgeError, match="points: a point's label is 1"):
+        run(torch.rand(1, 8, 8, 3), prompt="", points="[[1, 2, 5]]")
+
+
+def test_nothing_to_look_for_is_an_error(models):
+    with pytest.raises(MaskForgeError, match="PromptMask: prompt: say what to mask"):
+        run(torch.rand(1, 8, 8, 3), prompt=" . ")
+
+
+def test_second_prompt_on_the_same_images_reuses_their_embeddings(models, monkeypatch):
+    from transformers import Sam2Model
+
+    calls = []
+    original = Sam2Model.get_image_embeddings
+    monkeypatch.setattr(Sam2Model, "get_image_embeddings", lambda self, x, **kw: calls.append(1) or original(self, x, **kw))
+    images = torch.rand(2, 20, 20, 3)
+    run(images, prompt="sofa", max_objects=2, **FIND_ALL)
+    assert len(calls) == 2  # once per image, however many boxes
+    run(images, prompt="lamp", max_objects=3, **FIND_ALL)
+    assert len(calls) == 2
+
+
+def test_meta_sam_file_works_in_the_node(models):
+    tiny.install(models, "sams", "sam_vit_b_01ec64.pth", tiny.meta_sam())
+    mask, per_object, report, _, _ = run(torch.rand(1, 20, 30, 3), sam_model="sam_vit_b_01ec64.pth", max_objects=2,
+                                         **FIND_ALL)
+    assert mask.shape == (1, 20, 30) and per_object.shape == (2, 20, 30)
+
+
+def test_missing_models_offline_name_the_files_and_folder(models_dir):
+    with pytest.raises(MaskForgeError) as error:
+        run(torch.rand(1, 8, 8, 3))
+    message = str(error.value)
+    assert message.startswith("PromptMask: detector: model 'grounding-dino-tiny' is not installed")
+    assert "model.safetensors" in message and str(models_dir / "grounding-dino" / "grounding-dino-tiny") in message
+
+
+def test_progress_bar_and_interrupt_check_run_per_image(models, fake_comfyui, monkeypatch):
+    checks = []
+    monkeypatch.setattr(fake_comfyui.modules["comfy.model_management"], "throw_exception_if_processing_interrupted",
+                        lambda: checks.append(1))
+    run(torch.rand(3, 12, 12, 3), **FIND_NOTHING)
+    bars = [b for b in fake_comfyui.progress if b.total == 3]
+    assert bars and bars[-1].current == 3
+    assert len(checks) >= 3
+
+
+def test_node_is_registered_with_tooltips_and_no_seed():
+    assert maskforge.NODE_CLASS_MAPPINGS["MaskForgePromptMask"] is PromptMask
+    inputs = PromptMask.INPUT_TYPES()
+    everything = {**inputs["required"], **inputs["optional"]}
+    assert "seed" not in everything
+    assert all(spec[1].get("tooltip") for spec in everything.values())
+    assert inputs["required"]["detector"][1]["default"] in inputs["required"]["detector"][0]
+    assert inputs["required"]["sam_model"][1]["default"] in inputs["required"]["sam_model"][0]

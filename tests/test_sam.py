@@ -1,0 +1,142 @@
+import pytest
+import torch
+
+from maskforge.models import sam, weights
+from tests import tiny_prompt_models as tiny
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    sam.clear_cache()
+    yield
+    sam.clear_cache()
+
+
+@pytest.fixture
+def installed(models_dir):
+    tiny.install(models_dir, "sams", "sam-vit-base", tiny.sam())
+    tiny.install(models_dir, "sam2", "sam2.1-hiera-tiny", tiny.sam2())
+    tiny.install(models_dir, "sams", "sam_vit_b_01ec64.pth", tiny.meta_sam())
+    return models_dir
+
+
+def load(name):
+    """Through the same resolution the node uses."""
+    return sam.load(weights.resolve("PromptMask", name, folders=("sam2", "sams"), input_name="sam_model"))
+
+
+def count_calls(monkeypatch, model, method):
+    calls = []
+    original = getattr(model, method)
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(model, method, counting)
+    return calls
+
+
+MODELS = ["sam-vit-base", "sam2.1-hiera-tiny"]
+
+
+def test_meta_checkpoint_is_saved_under_metas_own_key_names():
+    state = torch.load(tiny.meta_sam(), weights_only=True)
+    for key in ("image_encoder.blocks.0.norm1.weight", "image_encoder.blocks.1.attn.rel_pos_h",
+                "image_encoder.patch_embed.proj.weight", "image_encoder.neck.0.weight", "image_encoder.neck.3.bias",
+                "prompt_encoder.pe_layer.positional_encoding_gaussian_matrix", "prompt_encoder.point_embeddings.3.weight",
+                "prompt_encoder.mask_downscaling.6.weight", "mask_decoder.output_upscaling.3.weight",
+                "mask_decoder.output_hypernetworks_mlps.0.layers.2.weight", "mask_decoder.iou_prediction_head.layers.1.bias",
+                "mask_decoder.transformer.norm_final_attn.weight", "mask_decoder.transformer.layers.1.norm4.weight"):
+        assert key in state, key
+
+
+def test_meta_checkpoint_round_trip_gives_the_same_masks(installed):
+    hub, meta = load("sam-vit-base"), load("sam_vit_b_01ec64.pth")
+    image = torch.rand(48, 80, 3)
+    boxes = torch.tensor([[4.0, 6.0, 40.0, 30.0], [30.0, 10.0, 79.0, 47.0]])
+    hub_masks, hub_iou = sam.segment(hub, sam.embed(hub, image, "hub"), boxes)
+    meta_masks, meta_iou = sam.segment(meta, sam.embed(meta, image, "meta"), boxes)
+    assert torch.equal(hub_masks, meta_masks)
+    assert torch.allclose(hub_iou, meta_iou)
+    for name, value in hub.state_dict().items():
+        assert torch.equal(value, meta.state_dict()[name]), name
+
+
+def test_meta_config_reads_the_architecture_off_the_shapes():
+    config = sam.meta_config(torch.load(tiny.meta_sam(), weights_only=True))
+    vision = config["vision_config"]
+    assert (vision["hidden_size"], vision["num_hidden_layers"], vision["num_attention_heads"]) == (32, 2, 2)
+    assert (vision["image_size"], vision["patch_size"], vision["window_size"]) == (64, 16, 2)
+    assert vision["global_attn_indexes"] == [1]
+    assert config["mask_decoder_config"]["iou_head_depth"] == 3
+
+
+def test_a_file_that_is_not_a_sam_checkpoint_is_refused(tmp_path):
+    path = tmp_path / "other.pth"
+    torch.save({"backbone.weight": torch.zeros(2)}, path)
+    with pytest.raises(sam.SamLoadError, match="not a Meta SAM ViT checkpoint"):
+        sam.load(path)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_embedding_is_computed_once_per_image(installed, monkeypatch, name):
+    model = load(name)
+    calls = count_calls(monkeypatch, model, "get_image_embeddings")
+    first, second = torch.rand(40, 40, 3), torch.rand(40, 40, 3)
+    sam.segment(model, sam.embed(model, first, name), torch.tensor([[0.0, 0.0, 20.0, 20.0]]))
+    sam.segment(model, sam.embed(model, first.clone(), name), torch.tensor([[5.0, 5.0, 30.0, 30.0]]))
+    assert len(calls) == 1  # the same pixels in another tensor reuse the embedding
+    sam.embed(model, second, name)
+    assert len(calls) == 2
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_all_boxes_of_an_image_go_through_the_decoder_in_one_call(installed, monkeypatch, name):
+    model = load(name)
+    embedding = sam.embed(model, torch.rand(30, 50, 3), name)
+    calls = count_calls(monkeypatch, model, "forward")
+    boxes = torch.tensor([[0.0, 0.0, 10.0, 10.0], [5.0, 5.0, 40.0, 25.0], [20.0, 0.0, 50.0, 30.0]])
+    masks, scores = sam.segment(model, embedding, boxes)
+    assert len(calls) == 1
+    assert masks.shape == (3, 30, 50) and masks.dtype == torch.bool
+    assert scores.shape == (3,)
+
+
+@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("size", [(1, 1), (24, 90), (90, 24)])
+def test_masks_come_back_at_the_image_size(installed, name, size):
+    model = load(name)
+    h, w = size
+    masks, _ = sam.segment(model, sam.embed(model, torch.rand(h, w, 3), name), torch.tensor([[0.0, 0.0, w, h]]))
+    assert masks.shape == (1, h, w)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_points_alone_make_one_object_and_refine_every_box(installed, monkeypatch, name):
+    model = load(name)
+    embedding = sam.embed(model, torch.rand(32, 32, 3), name)
+    points, labels = torch.tensor([[8.0, 8.0], [20.0, 20.0]]), torch.tensor([1, 0])
+    alone, _ = sam.segment(model, embedding, None, points, labels)
+    assert alone.shape == (1, 32, 32)
+    seen = []
+    original = model.forward
+    monkeypatch.setattr(model, "forward", lambda **kw: seen.append(kw) or original(**kw))
+    boxes = torch.tensor([[0.0, 0.0, 16.0, 16.0], [10.0, 10.0, 30.0, 30.0]])
+    refined, _ = sam.segment(model, embedding, boxes, points, labels)
+    assert refined.shape == (2, 32, 32)
+    assert seen[0]["input_points"].shape == (1, 2, 2, 2)  # both points, with each of the two boxes
+    assert seen[0]["input_labels"].tolist() == [[[1, 0], [1, 0]]]
+
+
+def test_coordinates_follow_each_familys_resize(installed):
+    """SAM fits the longest side and keeps the aspect ratio; SAM 2 stretches to its square (64 px here)."""
+    point = torch.tensor([[128.0, 32.0]])
+    assert sam._to_input_coords(load("sam-vit-base"), point, 32, 128).tolist() == [[64.0, 16.0]]
+    assert sam._to_input_coords(load("sam2.1-hiera-tiny"), point, 32, 128).tolist() == [[64.0, 64.0]]
+
+
+def test_sam_input_is_padded_bottom_right_with_zeros(installed):
+    x = sam.preprocess(load("sam-vit-base"), torch.ones(32, 128, 3))
+    assert x.shape == (1, 3, 64, 64)
+    assert (x[..., 16:, :] == 0).all() and (x[..., :16, :] != 0).all()
