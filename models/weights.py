@@ -253,7 +253,8 @@ def _hub_endpoint() -> str:
 def _source(spec: ModelSpec, f: ModelFile) -> str:
     if f.url:
         return f.url
-    return f"{_hub_endpoint()}/{spec.repo}/resolve/{spec.revision or 'main'}/{f.path}"
+    revision = urllib.parse.quote(spec.revision or "main", safe="")  # "refs/pr/2" → "refs%2Fpr%2F2", as the hub wants
+    return f"{_hub_endpoint()}/{spec.repo}/resolve/{revision}/{f.path}"
 
 
 def _size(n: int | None) -> str:

@@ -212,6 +212,12 @@ def test_hub_model_downloads_only_missing_files_into_its_directory(server, model
     assert server.requests == ["/org/tiny-seg/resolve/0123abcd/model.safetensors"]
 
 
+def test_hub_urls_quote_pull_request_revisions(models_dir, monkeypatch):
+    spec = add_spec(monkeypatch, hub_spec(revision="refs/pr/2"))
+    with pytest.raises(MaskForgeError, match="resolve/refs%2Fpr%2F2/model.safetensors"):
+        weights.resolve("LabelMask", spec.name)
+
+
 def test_hub_cache_snapshot_is_used_offline(models_dir, monkeypatch, tmp_path):
     from huggingface_hub import constants
 
