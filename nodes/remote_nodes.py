@@ -28,7 +28,8 @@ UPLOAD_FORMAT = (list(UPLOAD_FORMATS), {
 IMAGE = ("IMAGE", {"tooltip": "The image(s) to mask; each image of a batch is one request (and one charge)."})
 
 
-def per_image(client: Client, images: torch.Tensor, call: Callable[[Client, torch.Tensor], torch.Tensor]) -> torch.Tensor:
+def per_image(client: Client, images: torch.Tensor,
+              call: Callable[[Client, torch.Tensor], torch.Tensor]) -> torch.Tensor:
     """``call`` on each ``[H,W,3]`` image of the batch, with progress and Cancel, stacked as ``[B,H,W]``."""
     progress = comfy_adapter.progress_bar(images.shape[0])
     masks = []
@@ -127,7 +128,8 @@ class SegmindInpaintMaskMaker:
     NODE = "SegmindInpaintMaskMaker"
     DESCRIPTION = (
         "Masks the objects a text prompt names with Segmind's hosted inpaint-mask-maker (open-vocabulary "
-        "detection boxes). Needs a Segmind API key (README: Remote services). The local twin is PromptMask in box mode."
+        "detection boxes). Needs a Segmind API key (README: Remote services). The local twin is PromptMask in "
+        "box mode."
     )
     CATEGORY = CATEGORY
     FUNCTION = "run"
@@ -186,12 +188,12 @@ class ModelsLabRemoveBGMask:
                 "image": IMAGE,
                 "alpha_matting": ("BOOLEAN", {"default": False,
                                               "tooltip": "Refine soft edges (hair, fur) with alpha matting."}),
-                "alpha_matting_foreground_threshold": ("INT", {"default": 240, "min": 0, "max": 240, "step": 1,
-                                                               "tooltip": "Alpha matting: how sure a pixel must be to count as subject."}),
-                "alpha_matting_background_threshold": ("INT", {"default": 20, "min": 0, "max": 20, "step": 1,
-                                                               "tooltip": "Alpha matting: below this a pixel counts as background."}),
-                "alpha_matting_erode_size": ("INT", {"default": 5, "min": 0, "max": 5, "step": 1,
-                                                     "tooltip": "Alpha matting: erode the sure regions by this many pixels."}),
+                "alpha_matting_foreground_threshold": ("INT", {"default": 240, "min": 0, "max": 240, "step": 1, "tooltip": (
+                    "Alpha matting: how sure (0-255) a pixel must be to count as subject.")}),
+                "alpha_matting_background_threshold": ("INT", {"default": 20, "min": 0, "max": 20, "step": 1, "tooltip": (
+                    "Alpha matting: below this (0-255) a pixel counts as background.")}),
+                "alpha_matting_erode_size": ("INT", {"default": 5, "min": 0, "max": 5, "step": 1, "tooltip": (
+                    "Alpha matting: erode the sure regions by this many pixels before refining the edge.")}),
                 "post_process_mask": ("BOOLEAN", {"default": False,
                                                   "tooltip": "Let the service smooth the mask and remove specks."}),
                 "inverse_mask": ("BOOLEAN", {"default": False, "tooltip": (

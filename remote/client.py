@@ -31,7 +31,7 @@ class Settings:
     read_timeout: float = 120.0  # a hosted mask takes ~10 s; big images and queues take longer
     retries: int = 3  # after the first try, on 429, 5xx and failed connections only
     backoff: float = 2.0  # seconds before the first retry, doubled each time
-    max_wait: float = 60.0  # a longer Retry-After is not waited for: the error says how long to wait
+    max_retry_wait: float = 60.0  # a longer Retry-After is not waited for: the error says how long to wait
     poll_interval: float = 2.0  # ModelsLab's "processing" replies
     max_download: int = 50 * 1024 * 1024
     sleep: Callable[[float], None] = time.sleep
@@ -215,30 +215,34 @@ class Client:
                 return resp
             if _retryable(resp.status_code) and not last_try:
                 wait = retry_after(resp.headers.get("Retry-After"))
-                if wait is None or wait <= s.max_wait:
+                if wait is None or wait <= s.max_retry_wait:
                     resp.close()
                     self._wait(s.backoff * 2**attempt if wait is None else wait, f"HTTP {resp.status_code}")
                     attempt += 1
                     continue
-            raise self._status_error(resp, attempt)
+            raise self._status_error(resp, attempt, url if auth_free else None)
 
     def _wait(self, seconds: float, why: str) -> None:
-        seconds = min(seconds, self.settings.max_wait)
+        seconds = min(seconds, self.settings.max_retry_wait)
         log.warning(keys.scrub(f"{self.node}: {self.service.name}: {why}; retrying in {seconds:g} s", [self.key]))
         self.settings.sleep(seconds)
 
-    def _status_error(self, resp: requests.Response, attempts: int) -> MaskForgeError:
+    def _status_error(self, resp: requests.Response, attempts: int, download: str | None) -> MaskForgeError:
+        """The error for a failed status; ``download`` is the URL of a result file (sent without the key)."""
         status = resp.status_code
         if 300 <= status < 400:
             return self.error(f"unexpected redirect (HTTP {status}) to {resp.headers.get('Location', '?')}; "
                               f"check {self.service.url_env} if you set it")
-        text = STATUS_TEXT.get(status, f"HTTP {status} {resp.reason or ''}".strip())
-        text = text.format(key_env=self.service.key_env, url_env=self.service.url_env)
-        if status in (401, 403) and self.unauthorized_hint:
+        if download:
+            text = f"the result file {download} could not be fetched (HTTP {status} {resp.reason or ''})".strip()
+        else:
+            text = STATUS_TEXT.get(status, f"HTTP {status} {resp.reason or ''}".strip())
+            text = text.format(key_env=self.service.key_env, url_env=self.service.url_env)
+        if status in (401, 403) and self.unauthorized_hint and not download:
             text += f"; {self.unauthorized_hint}"
         if _retryable(status):
             wait = retry_after(resp.headers.get("Retry-After"))
-            if wait is not None and wait > self.settings.max_wait:
+            if wait is not None and wait > self.settings.max_retry_wait:
                 text += f"; the service asks to wait {wait:.0f} s before trying again"
             elif attempts:
                 text += f" after {attempts} retries; try again later"

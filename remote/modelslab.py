@@ -42,7 +42,8 @@ def remove_bg_mask(client: Client, image: torch.Tensor, options: dict, fmt: str,
         reply = client.json_body(client.post(fetch, json={"key": client.key}))
     status = reply.get("status")
     if status == "error":
-        raise client.error(f"the service answered with an error: {client.explain(flatten(reply.get('message') or reply)[:300])}")
+        message = flatten(reply.get("message") or reply)[:300]
+        raise client.error(f"the service answered with an error: {client.explain(message)}")
     if status != "success":
         raise client.error(f"malformed reply: status {status!r}, expected success, processing or error")
     links = [link for link in (reply.get("output") or reply.get("proxy_links") or []) if isinstance(link, str)]

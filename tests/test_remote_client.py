@@ -249,6 +249,13 @@ def test_download_returns_image_bytes(standin):
     assert "x-api-key" not in standin.requests[-1].headers
 
 
+def test_failed_download_names_the_file_not_the_key(standin):
+    with segmind_client() as c, pytest.raises(MaskForgeError) as err:
+        c.download(f"{standin.url}/files/expired")
+    assert f"the result file {standin.url}/files/expired could not be fetched (HTTP 404 Not Found)" in str(err.value)
+    assert "API key" not in str(err.value)
+
+
 def test_download_rejects_non_image_content(standin):
     url = standin.add_file("text/html", b"<html>login</html>")
     with segmind_client() as c, pytest.raises(MaskForgeError, match="is text/html, not an image"):
