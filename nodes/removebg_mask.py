@@ -35,7 +35,7 @@ class RemoveBGMask:
     OUTPUT_TOOLTIPS = (
         "1 on the subject, 0 on the background, soft at the edges.",
         "The inverse (1 - subject_mask): inpaint here to replace the background.",
-        "The subject on background_colour (with alpha matting, its edge colours freed of the old background).",
+        "The subject on cutout_background (with alpha matting, its edge colours freed of the old background).",
     )
 
     @classmethod
@@ -61,7 +61,7 @@ class RemoveBGMask:
                 "post_process_mask": ("BOOLEAN", {"default": False,
                                                   "tooltip": "Smooth the model's mask (opening, blur, threshold at "
                                                              "half): a clean hard edge, specks removed."}),
-                "background_colour": ("STRING", {"default": "#FFFFFF",
+                "cutout_background": ("STRING", {"default": "#000000",
                                                  "tooltip": "The colour behind the subject in the cutout, #RRGGBB."}),
                 "custom_model_family": (list(rembg_backend.CUSTOM_FAMILIES), {
                     "default": "u2net",
@@ -74,12 +74,12 @@ class RemoveBGMask:
         }
 
     def run(self, image, model, alpha_matting, alpha_matting_foreground_threshold, alpha_matting_background_threshold,
-            alpha_matting_erode_size, post_process_mask, background_colour, custom_model_family, force_cpu):
+            alpha_matting_erode_size, post_process_mask, cutout_background, custom_model_family, force_cpu):
         images = check_image(NODE, "image", image)
         try:
-            colour = ops.hex_to_rgb(background_colour)
+            colour = ops.hex_to_rgb(cutout_background)
         except ValueError as exc:
-            raise MaskForgeError(NODE, str(exc), "background_colour") from None
+            raise MaskForgeError(NODE, str(exc), "cutout_background") from None
         libs = rembg_backend.libraries(NODE)
         path = weights.resolve(NODE, model, (".onnx",), folders=(FOLDER,))
         device = comfy_adapter.torch_device()

@@ -14,7 +14,7 @@ from tests.tiny_rembg import square_image, write_model
 
 DEFAULTS = dict(model="u2net.onnx", alpha_matting=False, alpha_matting_foreground_threshold=240,
                 alpha_matting_background_threshold=20, alpha_matting_erode_size=5, post_process_mask=False,
-                background_colour="#FF0000", custom_model_family="u2net", force_cpu=False)
+                cutout_background="#FF0000", custom_model_family="u2net", force_cpu=False)
 
 
 @pytest.fixture
@@ -71,7 +71,7 @@ def test_a_batch_of_two_gives_the_subject_its_inverse_and_the_cutout(rembg_dir):
     assert subject[1, 24, 40] == 1 and subject[1, 24, 8] == 0
     assert torch.allclose(background, 1 - subject)
     assert torch.equal(cutout[0, 24, 24], torch.tensor([1.0, 1.0, 1.0]))  # the subject's own pixels
-    assert torch.equal(cutout[0, 4, 4], torch.tensor([1.0, 0.0, 0.0]))  # background_colour
+    assert torch.equal(cutout[0, 4, 4], torch.tensor([1.0, 0.0, 0.0]))  # cutout_background
 
 
 def test_a_users_isnet_file_runs_with_the_isnet_family(rembg_dir):
@@ -128,9 +128,9 @@ def test_an_unknown_model_name_is_a_clear_error(rembg_dir):
         run(images((8, 8)), model="gone.onnx")
 
 
-def test_a_bad_background_colour_is_a_clear_error(rembg_dir):
-    with pytest.raises(MaskForgeError, match="RemoveBGMask: background_colour: colour 'red' is not #RRGGBB"):
-        run(images((8, 8)), background_colour="red")
+def test_a_bad_cutout_background_is_a_clear_error(rembg_dir):
+    with pytest.raises(MaskForgeError, match="RemoveBGMask: cutout_background: colour 'red' is not #RRGGBB"):
+        run(images((8, 8)), cutout_background="red")
 
 
 def test_without_rembg_the_node_says_what_to_install_and_the_pack_still_loads(rembg_dir, monkeypatch):
