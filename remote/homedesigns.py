@@ -14,14 +14,13 @@ from ..errors import MaskForgeError
 from ..labels import parse_labels
 from . import keys
 from .client import Client, flatten
-from .images import MIME, decode_mask, encode_image
+from .images import MIME, UPLOAD_FORMATS, decode_mask, encode_image
 
 ENDPOINT = "create_maskimage"
 MIN_SIDE = 512
 # The documented messages, so a local check reads as the service's would.
 SIZE_ERROR = "Invalid image size. The image width and height must be 512x512 or greater than 512x512 pixels."
 FORMAT_ERROR = "Invalid image format. Only PNG, JPEG and JPG images are allowed."
-ACCEPTED_FORMATS = ("png", "jpeg", "jpg")
 
 # The document does not say how the key is sent. "<Header>: <prefix>" (the key follows the prefix),
 # or "<Header>" alone for the bare key.
@@ -56,7 +55,8 @@ def check_size(node: str, height: int, width: int) -> None:
 
 
 def check_format(node: str, fmt: str) -> None:
-    if fmt.lower() not in ACCEPTED_FORMATS:
+    """The upload formats the pack makes (png, jpeg) are both among the documented ones."""
+    if fmt not in UPLOAD_FORMATS:
         raise MaskForgeError(node, FORMAT_ERROR, "upload_format")
 
 
