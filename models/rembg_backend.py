@@ -41,7 +41,7 @@ _ACCELERATORS = ("CUDAExecutionProvider", "ROCMExecutionProvider", "DmlExecution
 _CPU = "CPUExecutionProvider"
 
 _INSTALL_RUNTIME = (
-    "install ONNX Runtime, one of: `pip install onnxruntime` (CPU, Apple, AMD) or "
+    "install ONNX Runtime, one of: `pip install onnxruntime` (CPU; CoreML on macOS) or "
     "`pip install onnxruntime-gpu` (NVIDIA CUDA) — never both, they overwrite each other"
 )
 
@@ -65,6 +65,8 @@ def libraries(node: str) -> Libraries:
         sessions = importlib.import_module("rembg.sessions").sessions
     except ImportError as exc:
         raise MaskForgeError(node, f"rembg is not installed or does not load ({exc}); install it with `pip install rembg`.") from exc
+    except AttributeError as exc:  # rembg.sessions.sessions arrived in 2.0.67
+        raise MaskForgeError(node, f"the installed rembg is too old ({exc}); `pip install -U \"rembg>=2.0.67\"`.") from exc
     _warn_two_runtimes()
     return Libraries(ort, sessions, bg)
 
@@ -89,7 +91,8 @@ def _installed(distribution: str) -> bool:
 def session_name(model: str, family: str) -> str:
     """rembg's session for ``model``: a registry model's own (its file is ``<session>.onnx``), else
     the one for the family the user picked."""
-    if model in REGISTRY:
+    spec = REGISTRY.get(model)
+    if spec is not None and spec.family == "rembg":
         return Path(model).stem
     return CUSTOM_FAMILIES[family]
 
@@ -109,6 +112,8 @@ def open_session(node: str, libs: Libraries, path: Path, name: str, wanted: list
         inner = libs.ort.InferenceSession(str(path), sess_options=libs.ort.SessionOptions(), providers=wanted)
     except Exception as exc:  # ONNX Runtime raises its own types for unreadable or invalid files
         raise MaskForgeError(node, f"{path} is not a model ONNX Runtime can open: {exc}", "model") from exc
+    if name not in libs.sessions:
+        raise MaskForgeError(node, f"the installed rembg has no '{name}' model type; `pip install -U rembg`.", "model")
     session_class = libs.sessions[name]
     # BaseSession.__init__ would resolve (and maybe download) the file itself; predict() needs only these two.
     session = session_class.__new__(session_class)
@@ -147,7 +152,7 @@ def predict_alpha(libs: Libraries, sess, rgb: np.ndarray, *, post_process: bool 
     computes it, and with alpha matting the matted foreground colours (uint8 ``H×W×3``), else None."""
     from PIL import Image
 
-    image = Image.fromarray(rgb, "RGB")
+    image = Image.fromarray(rgb)
     # rembg stretches each prediction to 0..1 by its min and max; a flat one is 0/0 and becomes 0 (nothing found).
     with np.errstate(divide="ignore", invalid="ignore"):
         mask = sess.predict(image)[0]

@@ -54,8 +54,14 @@ def test_custom_files_use_the_family_the_user_picked():
     assert rembg_backend.session_name("isnet-general-use.onnx", "u2net") == "isnet-general-use"
 
 
-@pytest.mark.parametrize("family, session", [("u2net", "u2net_custom"), ("isnet", "dis_custom"),
-                                             ("isnet", "isnet-general-use"), ("u2net", "u2net")])
+_U2NET_SIZED = ("u2net", "u2netp", "u2net_human_seg", "silueta")  # 320 px inputs; the rest take 1024 px
+_EVERY_SESSION = [("u2net" if s.name[:-5] in _U2NET_SIZED else "isnet", rembg_backend.session_name(s.name, "u2net"))
+                  for s in specs("rembg")]
+_EVERY_SESSION += [("u2net" if family == "u2net" else "isnet", session)
+                   for family, session in rembg_backend.CUSTOM_FAMILIES.items()]
+
+
+@pytest.mark.parametrize("family, session", _EVERY_SESSION)
 def test_a_file_outside_rembgs_folder_runs_and_finds_the_bright_square(tmp_path, libs, family, session):
     path = write_model(tmp_path / "anywhere" / f"{family}.onnx", family)
     sess = rembg_backend.session(NODE, libs, path, session)
@@ -166,3 +172,15 @@ def test_two_onnx_runtimes_installed_are_reported_once(monkeypatch, caplog):
     rembg_backend.libraries(NODE)
     assert caplog.text.count("onnxruntime and onnxruntime-gpu are installed together") == 1
     rembg_backend._warn_two_runtimes.cache_clear()
+
+
+def test_a_rembg_without_the_model_type_asks_for_an_update(tmp_path, libs):
+    older = rembg_backend.Libraries(libs.ort, {k: v for k, v in libs.sessions.items() if k != "ben_custom"}, libs.bg)
+    with pytest.raises(MaskForgeError, match="RemoveBGMask: model: the installed rembg has no 'ben_custom' model type"):
+        rembg_backend.session(NODE, older, write_model(tmp_path / "ben.onnx", "isnet"), "ben_custom")
+
+
+def test_a_rembg_too_old_for_the_session_table_asks_for_an_update(monkeypatch):
+    monkeypatch.setitem(sys.modules, "rembg.sessions", types.ModuleType("rembg.sessions"))
+    with pytest.raises(MaskForgeError, match=r"the installed rembg is too old .*rembg>=2.0.67"):
+        rembg_backend.libraries(NODE)
