@@ -43,6 +43,44 @@ def specs(family: str | None = None) -> list[ModelSpec]:
 
 # --- LabelMask (segformer, mask2former) ---
 
+# transformers ADE20K models: a folder models/maskforge/<name>/ with these files. Revisions name
+# the first safetensors version of each repo: a commit where one was found, else the hub's
+# safetensors-conversion PR ref ("refs/pr/N") or "main". SHA-256s are not recorded (the hub was
+# unreachable when these rows were written); sizes are the hub's, rounded.
+_M2F_LICENCE = "MIT (Mask2Former by Meta; its hub card says 'other')"
+_SEGFORMER_LICENCE = "NVIDIA Source Code License for SegFormer: non-commercial use only"
+
+
+def _ade_model(name: str, repo: str, revision: str, size: int | None, description: str) -> ModelSpec:
+    family = name.split("-")[0]
+    files = (ModelFile("config.json"), ModelFile("preprocessor_config.json"), ModelFile("model.safetensors", size=size))
+    licence, commercial = (_M2F_LICENCE, True) if family == "mask2former" else (_SEGFORMER_LICENCE, False)
+    return ModelSpec(name, family, "maskforge", files, licence, commercial, repo=repo, revision=revision,
+                     description=description)
+
+
+register(
+    _ade_model("mask2former-swin-tiny-ade-semantic", "facebook/mask2former-swin-tiny-ade-semantic", "refs/pr/2",
+               190_000_000, "Mask2Former, Swin-T (47 M parameters), ADE20K mIoU 47.7. The CPU default."),
+    _ade_model("mask2former-swin-small-ade-semantic", "facebook/mask2former-swin-small-ade-semantic", "refs/pr/2",
+               276_000_000, "Mask2Former, Swin-S (69 M parameters), ADE20K mIoU 51.3."),
+    _ade_model("mask2former-swin-base-ade-semantic", "facebook/mask2former-swin-base-ade-semantic", "main",
+               432_000_000, "Mask2Former, Swin-B (107 M parameters)."),
+    _ade_model("mask2former-swin-large-ade-semantic", "facebook/mask2former-swin-large-ade-semantic",
+               "aa25c92404a40599614215e76514c79b427c7527", 866_000_000,
+               "Mask2Former, Swin-L (215 M parameters), ADE20K mIoU 56.1: the most accurate; for GPUs."),
+    _ade_model("segformer-b0-finetuned-ade-512-512", "nvidia/segformer-b0-finetuned-ade-512-512", "main",
+               15_000_000, "SegFormer-B0 (3.8 M parameters), ADE20K mIoU 37.4: the quickest, rough. Non-commercial."),
+    _ade_model("segformer-b1-finetuned-ade-512-512", "nvidia/segformer-b1-finetuned-ade-512-512", "refs/pr/2",
+               None, "SegFormer-B1 (13.7 M parameters), ADE20K mIoU 42.2. Non-commercial."),
+    _ade_model("segformer-b2-finetuned-ade-512-512", "nvidia/segformer-b2-finetuned-ade-512-512", "refs/pr/2",
+               110_000_000, "SegFormer-B2 (27.5 M parameters), ADE20K mIoU 46.5. Non-commercial."),
+    _ade_model("segformer-b4-finetuned-ade-512-512", "nvidia/segformer-b4-finetuned-ade-512-512", "refs/pr/3",
+               None, "SegFormer-B4 (64.1 M parameters), ADE20K mIoU 50.3. Non-commercial."),
+    _ade_model("segformer-b5-finetuned-ade-640-640", "nvidia/segformer-b5-finetuned-ade-640-640", "refs/pr/3",
+               339_000_000, "SegFormer-B5 (84.7 M parameters), ADE20K mIoU 51.0, trained at 640 px. Non-commercial."),
+)
+
 # --- PromptMask (grounding-dino, sam, sam2) ---
 
 # Hub rows list only the files the loaders read. Revisions: pinned where a commit was found;

@@ -1,0 +1,204 @@
+"""Semantic segmentation over the 150 ADE20K classes with transformers (SegFormer, Mask2Former).
+
+Class ``i`` of every ADE20K model is ``labels.ADE20K_LABELS[i]``: the pack maps by index, so a
+workflow's labels mean the same with any model. Pre-processing is the pack's own (resize with
+torch, normalise with the mean and std in the model's ``preprocessor_config.json``): no
+torchvision, and it runs on the GPU. Class scores come out at a quarter of the input size and are
+upsampled to the full image size before the arg-max, blending in full only along class edges, so
+a large image never holds 150 full-size score maps at once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import MaskForgeError
+from ..labels import ADE20K_LABELS, normalise
+
+log = logging.getLogger(__name__)
+
+NUM_CLASSES = len(ADE20K_LABELS)
+SIZE_DIVISOR = 32  # Swin (Mask2Former) needs sides divisible by 32; SegFormer is content with it
+MAX_ASPECT = 4  # without tiling, the long side the model sees is at most this many short sides
+STRIP_BYTES = 64 << 20  # upper bound of the scores gathered at once while upsampling
+
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How a model wants its pixels: ``(x * scale - mean) / std`` for ``x`` in 0..1."""
+
+    mean: tuple[float, float, float] = _IMAGENET_MEAN
+    std: tuple[float, float, float] = _IMAGENET_STD
+    scale: float = 1.0  # 255 for models configured without rescaling to 0..1
+
+    @classmethod
+    def from_folder(cls, path: Path) -> "Preprocess":
+        config_file = path / "preprocessor_config.json"
+        if not config_file.is_file():
+            return cls()
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+        if not config.get("do_normalize", True):
+            return cls(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), scale=255.0 if not config.get("do_rescale", True) else 1.0)
+        scale = 1.0 if config.get("do_rescale", True) else 255.0
+        return cls(tuple(config.get("image_mean", _IMAGENET_MEAN)), tuple(config.get("image_std", _IMAGENET_STD)), scale)
+
+
+def load(node: str, path: Path, input_name: str = "model"):
+    """``(module, Preprocess)`` for the hub-format model directory ``path`` (safetensors, no remote code)."""
+    try:
+        import transformers
+    except ImportError as exc:
+        raise MaskForgeError(node, f"needs the transformers library ({exc}); run: pip install 'transformers>=4.45'",
+                             input_name) from exc
+    config_file = path / "config.json"
+    if not path.is_dir() or not config_file.is_file():
+        raise MaskForgeError(node, f"{path} is not a transformers model folder (it needs config.json, "
+                                   "model.safetensors and preprocessor_config.json)", input_name)
+    model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type")
+    if model_type == "mask2former":
+        model_class = transformers.Mask2FormerForUniversalSegmentation
+    elif model_type in transformers.models.auto.modeling_auto.MODEL_FOR_SEMANTIC_SEGMENTATION_MAPPING_NAMES:
+        model_class = transformers.AutoModelForSemanticSegmentation
+    else:
+        raise MaskForgeError(node, f"{path.name} is a '{model_type}' model; LabelMask runs SegFormer, Mask2Former "
+                                   "and other transformers semantic-segmentation models", input_name)
+    try:
+        module = model_class.from_pretrained(path, local_files_only=True, use_safetensors=True,
+                                             trust_remote_code=False, dtype=torch.float32)
+    except OSError as exc:
+        raise MaskForgeError(node, f"cannot load {path}: {exc}", input_name) from exc
+    check_classes(node, module.config, path.name, input_name)
+    return module, Preprocess.from_folder(path)
+
+
+def check_classes(node: str, config, name: str, input_name: str = "model") -> None:
+    """The model must have the 150 ADE20K classes; names that differ from the vocabulary are logged
+    (mapping stays by index, as the ADE20K models' own label lists are in index order)."""
+    if config.num_labels != NUM_CLASSES:
+        raise MaskForgeError(node, f"{name} has {config.num_labels} classes; LabelMask needs an ADE20K model "
+                                   f"with {NUM_CLASSES}", input_name)
+    names = {int(i): normalise(str(v)) for i, v in (config.id2label or {}).items()}
+    differ = [f"{i}: '{names[i]}' (expected '{label}')" for i, label in enumerate(ADE20K_LABELS)
+              if i in names and not names[i].startswith("label ") and label not in names[i]]
+    if differ:
+        log.warning("MaskForge: %s names %d of its classes differently from ADE20K's index order, e.g. %s; "
+                    "labels are matched by index", name, len(differ), "; ".join(differ[:3]))
+
+
+def model_input_size(height: int, width: int, resolution: int) -> tuple[int, int]:
+    """The size the model sees: short side ``resolution``, aspect kept (long side at most
+    ``MAX_ASPECT`` short sides), both sides multiples of SIZE_DIVISOR."""
+    scale = resolution / min(height, width)
+    h, w = height * scale, width * scale
+    h, w = min(h, MAX_ASPECT * resolution), min(w, MAX_ASPECT * resolution)
+    return tuple(max(SIZE_DIVISOR, round(s / SIZE_DIVISOR) * SIZE_DIVISOR) for s in (h, w))
+
+
+@torch.inference_mode()
+def class_scores(module, pre: Preprocess, image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Scores ``[150, h, w]`` (a quarter of ``size``) for ``image`` ``[H,W,3]`` in 0..1, resized to ``size``.
+    Higher is likelier; SegFormer gives logits, Mask2Former class-weighted mask probabilities."""
+    param = next(module.parameters())
+    x = image.to(param.device, torch.float32).permute(2, 0, 1).unsqueeze(0)
+    if tuple(x.shape[2:]) != tuple(size):
+        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
+    mean = torch.tensor(pre.mean, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(pre.std, device=x.device).view(1, 3, 1, 1)
+    x = ((x * pre.scale - mean) / std).to(param.dtype)
+    out = module(pixel_values=x)
+    if hasattr(out, "class_queries_logits"):  # Mask2Former: queries → per-class maps
+        classes = out.class_queries_logits.float().softmax(-1)[..., :-1]  # last class is "no object"
+        masks = out.masks_queries_logits.float().sigmoid()
+        return torch.einsum("bqc,bqhw->bchw", classes, masks)[0]
+    return out.logits[0].float()
+
+
+def _source_taps(out_size: int, in_size: int, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """For each output index: the two input indices and the weight of the second, exactly as
+    ``F.interpolate(mode='bilinear', align_corners=False)`` computes them."""
+    pos = ((torch.arange(out_size, device=device, dtype=torch.float64) + 0.5) * (in_size / out_size) - 0.5).clamp(min=0)
+    low = pos.floor().long().clamp(max=in_size - 1)
+    high = (low + 1).clamp(max=in_size - 1)
+    return low, high, (pos - low).float()
+
+
+def upsample_argmax(scores: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """``argmax`` over classes of ``scores`` ``[C,h,w]`` bilinearly upsampled to ``[height,width]``;
+    returns class indices ``[height,width]`` (uint8), the same as ``F.interpolate`` then ``argmax``.
+
+    A blend of four score vectors that share their arg-max class has that class as its arg-max too,
+    so only output pixels whose four source pixels disagree (the class edges) are blended in full,
+    in chunks: the cost follows the length of the edges, not 150 × the image area.
+    """
+    classes, h, w = scores.shape
+    r0, r1, ty = _source_taps(height, h, scores.device)
+    c0, c1, tx = _source_taps(width, w, scores.device)
+    low = scores.argmax(0)
+    top, bottom = low[r0], low[r1]
+    out = top[:, c0]
+    edge = (out != top[:, c1]) | (out != bottom[:, c0]) | (out != bottom[:, c1])
+    ys, xs = edge.nonzero(as_tuple=True)
+    pixels = scores.permute(1, 2, 0).reshape(h * w, classes)  # rows are score vectors, gathered whole
+    chunk = max(1, STRIP_BYTES // (16 * classes))
+    for i in range(0, ys.numel(), chunk):
+        y, x = ys[i : i + chunk], xs[i : i + chunk]
+        a, b, p, q = r0[y] * w, r1[y] * w, c0[x], c1[x]
+        wy, wx = ty[y, None], tx[x, None]
+        tap = lambda index: pixels.index_select(0, index)  # noqa: E731
+        # The same weights and order of operations as PyTorch's bilinear kernel.
+        blend = (1 - wy) * ((1 - wx) * tap(a + p) + wx * tap(a + q)) + wy * ((1 - wx) * tap(b + p) + wx * tap(b + q))
+        out[y, x] = blend.argmax(1)
+    return out.to(torch.uint8)
+
+
+def _windows(length: int, tile: int) -> list[tuple[int, int]]:
+    """(start, end) windows of about ``tile`` px covering ``length``, overlapping by a quarter; starts
+    lie on the 4-px grid of the score canvas, and the last window runs to the end."""
+    if length <= tile:
+        return [(0, length)]
+    stride = max(4, tile * 3 // 4 // 4 * 4)
+    starts = list(range(0, length - tile, stride))
+    last = (length - tile) // 4 * 4
+    if last > starts[-1]:
+        starts.append(last)
+    return [(a, a + tile) for a in starts[:-1]] + [(starts[-1], length)]
+
+
+@torch.inference_mode()
+def segment(module, pre: Preprocess, image: torch.Tensor, resolution: int, tiled: bool = False) -> torch.Tensor:
+    """Class index map ``[H,W]`` (uint8, ADE20K indices) of ``image`` ``[H,W,3]`` in 0..1.
+
+    Untiled, the whole image is resized so its short side is ``resolution``. Tiled, windows of
+    ``resolution`` × ``resolution`` px of the full-size image are segmented and their scores averaged
+    where they overlap: small things in very large images keep their detail, at a cost that grows
+    with the image's area.
+    """
+    height, width = image.shape[:2]
+    if not tiled or max(height, width) <= resolution:
+        scores = class_scores(module, pre, image, model_input_size(height, width, resolution))
+        return upsample_argmax(scores, height, width)
+    # Scores are gathered on a quarter-size canvas, matching the models' output stride.
+    canvas_h, canvas_w = -(-height // 4), -(-width // 4)
+    total = torch.zeros((NUM_CLASSES, canvas_h, canvas_w), device=next(module.parameters()).device)
+    count = torch.zeros((1, canvas_h, canvas_w), device=total.device)
+    for top, bottom in _windows(height, resolution):
+        for left, right in _windows(width, resolution):
+            crop = image[top:bottom, left:right]
+            ch, cw = crop.shape[:2]
+            size = tuple(max(SIZE_DIVISOR, -(-s // SIZE_DIVISOR) * SIZE_DIVISOR) for s in (ch, cw))
+            scores = class_scores(module, pre, crop, size)
+            t, l = top // 4, left // 4
+            th, tw = min(-(-ch // 4), canvas_h - t), min(-(-cw // 4), canvas_w - l)
+            scores = F.interpolate(scores[None], size=(th, tw), mode="bilinear", align_corners=False)[0]
+            total[:, t : t + th, l : l + tw] += scores
+            count[:, t : t + th, l : l + tw] += 1
+    return upsample_argmax(total / count, height, width)

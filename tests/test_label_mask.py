@@ -1,0 +1,193 @@
+import os
+import time
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import maskforge
+from maskforge.errors import MaskForgeError
+from maskforge.labels import index_of
+from maskforge.models import management, segmentation
+from maskforge.nodes.label_mask import LabelMask, label_colours
+from tests.tiny_ade_models import MASK2FORMER, SEGFORMER, install
+
+DEFAULTS = dict(model=SEGFORMER, labels="wall|floor", on_missing="empty mask", grow=0, invert=False, resolution=64,
+                tiled=False, force_cpu=True)
+
+
+def run(image, **kwargs):
+    return LabelMask().run(image, **{**DEFAULTS, **kwargs})
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    management.forget()
+    yield
+    management.forget()
+
+
+@pytest.fixture
+def segformer(models_dir):
+    return install(models_dir, SEGFORMER)
+
+
+@pytest.fixture
+def colour_model(segformer, monkeypatch):
+    """The tiny SegFormer loaded as users load it, its scores replaced by colour: red → wall,
+    green → floor, blue → sky, black → ceiling, at the model's quarter resolution."""
+    def colour_scores(module, pre, image, size):
+        x = F.interpolate(image.permute(2, 0, 1)[None].float(), size=size, mode="bilinear", align_corners=False)
+        x = F.avg_pool2d(x, 4)[0]
+        scores = torch.full((150, *x.shape[1:]), -1.0)
+        for label, channel in (("wall", 0), ("floor", 1), ("sky", 2)):
+            scores[index_of(label)] = x[channel] * 2 - x.sum(0)
+        scores[index_of("ceiling")] = 0.5 - x.sum(0)
+        return scores
+
+    monkeypatch.setattr(segmentation, "class_scores", colour_scores)
+
+
+def halves(height=64, width=96):
+    """Left half red (wall), right half green (floor)."""
+    image = torch.zeros(1, height, width, 3)
+    image[:, :, : width // 2, 0] = 1.0
+    image[:, :, width // 2 :, 1] = 1.0
+    return image
+
+
+def test_node_is_registered_with_the_pack():
+    assert maskforge.NODE_CLASS_MAPPINGS["MaskForgeLabelMask"] is LabelMask
+    assert maskforge.NODE_DISPLAY_NAME_MAPPINGS["MaskForgeLabelMask"]
+
+
+def test_inputs_list_registry_models_default_first_then_installed_folders(models_dir):
+    own = models_dir / "maskforge" / "my-ade-finetune"
+    own.mkdir(parents=True)
+    (own / "config.json").write_text("{}")
+    (models_dir / "maskforge" / "stray.safetensors").write_bytes(b"x")
+    required = LabelMask.INPUT_TYPES()["required"]
+    models, options = required["model"]
+    assert models[0] == options["default"] == MASK2FORMER
+    assert SEGFORMER in models and models[-1] == "my-ade-finetune" and "stray.safetensors" not in models
+    assert "non-commercial" in options["tooltip"]
+    for name, (_, spec) in required.items():
+        assert spec.get("tooltip"), name
+    assert "seed" not in required
+
+
+def test_per_label_masks_follow_the_order_given_image_major(colour_model):
+    second = halves().flip(2)  # floor left, wall right
+    mask, per_label, preview = run(torch.cat([halves(), second]), labels="floor|wall")
+    assert per_label.shape == (4, 64, 96) and mask.shape == (2, 64, 96) and preview.shape == (2, 64, 96, 3)
+    left, right = (slice(None), slice(0, 40)), (slice(None), slice(56, 96))
+    assert per_label[0][right].eq(1).all() and per_label[0][left].eq(0).all()  # image 1: floor on the right
+    assert per_label[1][left].eq(1).all() and per_label[1][right].eq(0).all()  # image 1: wall on the left
+    assert per_label[2][left].eq(1).all()  # image 2: floor on the left
+    assert per_label[3][right].eq(1).all()  # image 2: wall on the right
+    assert mask.eq(1).all()  # the two labels cover both images
+    assert mask.dtype == torch.float32 and mask.device.type == "cpu"
+
+
+def test_synonyms_and_duplicates_map_to_one_label(colour_model):
+    _, per_label, _ = run(halves(), labels="Floor | FLOOR|  floors ")
+    assert per_label.shape == (1, 64, 96)
+
+
+def test_a_label_not_in_the_image_gives_an_empty_mask(colour_model):
+    mask, per_label, _ = run(halves(), labels="sofa")
+    assert mask.shape == (1, 64, 96) and per_label.shape == (1, 64, 96)
+    assert mask.eq(0).all() and per_label.eq(0).all()
+
+
+def test_a_label_not_in_the_image_raises_when_asked(colour_model):
+    image = torch.cat([halves(), torch.zeros(1, 64, 96, 3)])  # image 2: all black → ceiling
+    with pytest.raises(MaskForgeError, match=r"LabelMask: labels: 'wall', 'floor' not found in image 2 of 2"):
+        run(image, on_missing="raise")
+    run(image, labels="ceiling|wall", on_missing="empty mask")
+
+
+def test_an_image_with_nothing_to_find(colour_model):
+    mask, per_label, preview = run(torch.zeros(1, 40, 40, 3), labels="wall|sofa")
+    assert mask.eq(0).all() and per_label.shape == (2, 40, 40) and per_label.eq(0).all()
+    assert preview.shape == (1, 40, 40, 3)
+
+
+def test_invert_flips_union_and_per_label(colour_model):
+    mask, per_label, _ = run(halves(), labels="wall", invert=True)
+    assert mask[0, :, :40].eq(0).all() and mask[0, :, 56:].eq(1).all()
+    assert torch.equal(mask, per_label)
+
+
+def test_grow_widens_each_label_by_the_given_pixels(colour_model):
+    plain = run(halves(), labels="wall")[0]
+    grown = run(halves(), labels="wall", grow=5)[0]
+    edge = int(plain[0, 0].sum())
+    assert int(grown[0, 0].sum()) == edge + 5
+    shrunk = run(halves(), labels="wall", grow=-5)[0]
+    assert int(shrunk[0, 0].sum()) == edge - 5
+
+
+def test_preview_tints_labels_and_draws_a_legend(colour_model):
+    image = halves(128, 256)
+    _, _, preview = run(image, labels="wall|floor")
+    wall_colour, floor_colour = (torch.tensor(c) / 255.0 for c in label_colours(2))
+    middle_left, middle_right = preview[0, 100, 60], preview[0, 100, 200]
+    assert torch.allclose(middle_left, image[0, 100, 60] * 0.4 + wall_colour * 0.6, atol=1 / 255)
+    assert torch.allclose(middle_right, image[0, 100, 200] * 0.4 + floor_colour * 0.6, atol=1 / 255)
+    legend = preview[0, :20, :60]
+    assert not torch.allclose(legend, image[0, :20, :60] * 0.4 + wall_colour * 0.6, atol=0.05)
+
+
+@pytest.mark.parametrize("name", [SEGFORMER, MASK2FORMER])
+def test_real_tiny_models_through_the_node(models_dir, name):
+    install(models_dir, name)
+    images = torch.rand(2, 40, 72, 3)  # a batch of two non-square images
+    mask, per_label, preview = run(images, model=name, labels="wall|floor|sky")
+    assert mask.shape == (2, 40, 72) and per_label.shape == (6, 40, 72) and preview.shape == (2, 40, 72, 3)
+    assert set(mask.unique().tolist()) <= {0.0, 1.0}
+    assert torch.equal(mask, per_label.view(2, 3, 40, 72).amax(1))
+
+
+def test_one_pixel_image(segformer):
+    mask, per_label, preview = run(torch.rand(1, 1, 1, 3), labels="wall|floor")
+    assert mask.shape == (1, 1, 1) and per_label.shape == (2, 1, 1) and preview.shape == (1, 1, 1, 3)
+
+
+def test_tiled_runs_through_the_node(segformer):
+    mask, _, _ = run(torch.rand(1, 100, 300, 3), tiled=True)
+    assert mask.shape == (1, 100, 300)
+
+
+def test_unknown_label_error_suggests_the_closest(segformer):
+    with pytest.raises(MaskForgeError, match=r"^LabelMask: labels: unknown label 'sofaz' — did you mean 'sofa'"):
+        run(torch.rand(1, 8, 8, 3), labels="wall|sofaz")
+
+
+def test_missing_weights_offline_name_the_files_and_folder(models_dir):
+    start = time.monotonic()
+    with pytest.raises(MaskForgeError) as err:
+        run(torch.rand(1, 8, 8, 3), model=MASK2FORMER)
+    assert time.monotonic() - start < 2.0
+    text = str(err.value)
+    assert text.startswith("LabelMask: model: model 'mask2former-swin-tiny-ade-semantic' is not installed")
+    assert f"{models_dir / 'maskforge' / MASK2FORMER}{os.sep}:" in text
+    assert "model.safetensors (190.0 MB) from https://huggingface.co/facebook/mask2former-swin-tiny-ade-semantic/" \
+           "resolve/refs%2Fpr%2F2/model.safetensors" in text
+
+
+def test_the_model_is_built_once_and_reused(segformer, monkeypatch):
+    loads = []
+    real_load = segmentation.load
+    monkeypatch.setattr(segmentation, "load", lambda *a, **k: loads.append(1) or real_load(*a, **k))
+    image = torch.rand(1, 16, 16, 3)
+    run(image)
+    start = time.perf_counter()
+    run(image)
+    assert len(loads) == 1
+    assert time.perf_counter() - start < 5.0  # the second run only infers (timed properly in bench/)
+
+
+def test_bad_images_are_refused_with_the_input_named(segformer):
+    with pytest.raises(MaskForgeError, match="^LabelMask: image: "):
+        run(torch.rand(2, 3))
