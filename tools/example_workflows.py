@@ -270,7 +270,7 @@ def labelmask_local_or_remote(g: Graph) -> None:
     switch = g.node("ComfySwitchNode", (900, 300), size=(220, 100))
     grow = g.node("MaskForgeGrowInvertMask", (1160, 300), fill_holes=True, min_region_px=64, grow=8)
     show = g.node("MaskToImage", (1540, 300))
-    preview = g.node("PreviewImage", (1540, 400), title="Preview mask")
+    preview = g.node("PreviewImage", (1820, 300), title="Preview mask")
     g.link(image, "IMAGE", local, "image")
     g.link(image, "IMAGE", remote, "image")
     g.link(local, "mask", switch, "on_false")

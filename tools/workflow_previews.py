@@ -140,7 +140,7 @@ def _draw_graph(draw: ImageDraw.ImageDraw, workflow: dict, area: tuple[int, int,
     def box(node):
         x0 = area[0] + (node["pos"][0] - left) * scale
         y0 = area[1] + (node["pos"][1] - top) * scale
-        return x0, y0, x0 + node["size"][0] * scale, y0 + 40
+        return x0, y0, x0 + node["size"][0] * scale, y0 + max(24, min(40, node["size"][1] * scale))
 
     boxes = {n["id"]: box(n) for n in nodes}
     for _, origin, _, target, _, kind in workflow["links"]:
