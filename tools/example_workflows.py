@@ -91,7 +91,8 @@ class Graph:
         top = min(n["pos"][1] for n in nodes) - 60
         right = max(n["pos"][0] + n["size"][0] for n in nodes) + 20
         bottom = max(n["pos"][1] + n["size"][1] for n in nodes) + 20
-        self.groups.append({"id": len(self.groups) + 1, "title": title, "bounding": [left, top, right - left, bottom - top],
+        self.groups.append({"id": len(self.groups) + 1, "title": title,
+                            "bounding": [left, top, right - left, bottom - top],
                             "color": colour, "font_size": 22, "flags": {}})
 
     def workflow(self, name: str) -> dict:

@@ -111,7 +111,8 @@ def result_card(title: str, image, mask, saved: list[torch.Tensor]) -> Image.Ima
         x = 24 + i * (width + 24)
         card.paste(_tile(tensor, (width, 400)), (x, 100))
         draw.text((x, 72), caption, font=_font(18), fill=DIM)
-    draw.text((24, SIZE[1] - 34), "A real run of this workflow on the demo image (tools/demo.py).", font=_font(16), fill=DIM)
+    draw.text((24, SIZE[1] - 34), "A real run of this workflow on the demo image (tools/demo.py).",
+              font=_font(16), fill=DIM)
     return card
 
 
@@ -122,9 +123,9 @@ def graph_card(title: str, workflow: dict, image) -> Image.Image:
     card.paste(_tile(image, (250, 170)), (24, 90))
     draw.text((24, 66), "demo input", font=_font(16), fill=DIM)
     _draw_graph(draw, workflow, (300, 70, SIZE[0] - 24, SIZE[1] - 70))
-    draw.text((24, SIZE[1] - 56), "Graph of this workflow; no mask shown. Its nodes need model weights, which were not",
-              font=_font(16), fill=DIM)
-    draw.text((24, SIZE[1] - 34), "run for this picture. Run it with the real weights to see the mask.", font=_font(16), fill=DIM)
+    for y, line in ((SIZE[1] - 56, "Graph of this workflow; no mask shown. Its nodes need model weights, which were not"),
+                    (SIZE[1] - 34, "run for this picture. Run it with the real weights to see the mask.")):
+        draw.text((24, y), line, font=_font(16), fill=DIM)
     return card
 
 

@@ -1,6 +1,7 @@
-// Label picker for LabelMask (and its remote twin, which takes the same labels): a "pick labels" button opens a searchable list of the 150 labels
-// that writes the `|` string into the `labels` widget. The widget stays the one source of truth:
-// the picker parses its current text every time, so hand edits and picker edits mix freely.
+// Label picker for LabelMask and its remote twin, HomeDesigns Create Mask (same labels): a
+// "pick labels" button opens a searchable list of the 150 labels that writes the `|` string into
+// the `labels` widget. The widget stays the one source of truth: the picker parses its current
+// text every time, so hand edits and picker edits mix freely.
 
 import { app } from "../../scripts/app.js";
 import {
@@ -106,7 +107,7 @@ function openPicker(node) {
   function renderChips(text) {
     chips.replaceChildren();
     const parts = parseLabels(text);
-    if (!parts.length) chips.append(element("span", { className: "maskforge-picker-empty", textContent: "No labels yet: tick some below." }));
+    if (!parts.length) chips.append(note("No labels yet: tick some below."));
     parts.forEach((part, index) => {
       const chip = element("span", { className: "maskforge-picker-chip" });
       if (part.label === null) {
@@ -117,7 +118,8 @@ function openPicker(node) {
           : `unknown label '${part.word}': the node will stop with an error.`;
         chip.append(part.word);
         for (const label of near) {
-          chip.append(button(`→ ${label}`, `Replace '${part.word}' with '${label}'`, () => write(replacePart(read(), index, label))));
+          const replace = () => write(replacePart(read(), index, label));
+          chip.append(button(`→ ${label}`, `Replace '${part.word}' with '${label}'`, replace));
         }
       } else {
         chip.append(part.word === part.label ? part.label : `${part.word} → ${part.label}`);
@@ -131,7 +133,7 @@ function openPicker(node) {
     const selected = new Set(selectedLabels(text));
     list.replaceChildren();
     const hits = searchLabels(search.value);
-    if (!hits.length) list.append(element("div", { className: "maskforge-picker-empty", textContent: "No label matches." }));
+    if (!hits.length) list.append(note("No label matches."));
     for (const { label, via } of hits) {
       const box = element("input", { type: "checkbox", checked: selected.has(label) });
       box.addEventListener("change", () => write(toggleLabel(read(), label)));
@@ -180,6 +182,10 @@ function element(tag, props = {}) {
     else el[key] = value;
   }
   return el;
+}
+
+function note(text) {
+  return element("span", { className: "maskforge-picker-empty", textContent: text });
 }
 
 function button(text, title, onClick) {
