@@ -142,20 +142,20 @@ def upsample_argmax(scores: torch.Tensor, height: int, width: int) -> torch.Tens
     classes, h, w = scores.shape
     r0, r1, ty = _source_taps(height, h, scores.device)
     c0, c1, tx = _source_taps(width, w, scores.device)
-    low = scores.argmax(0)
+    pixels = scores.permute(1, 2, 0).contiguous().view(h * w, classes)  # rows are score vectors, gathered whole
+    low = pixels.argmax(1).view(h, w)
     top, bottom = low[r0], low[r1]
     out = top[:, c0]
     edge = (out != top[:, c1]) | (out != bottom[:, c0]) | (out != bottom[:, c1])
     ys, xs = edge.nonzero(as_tuple=True)
-    pixels = scores.permute(1, 2, 0).reshape(h * w, classes)  # rows are score vectors, gathered whole
     chunk = max(1, STRIP_BYTES // (16 * classes))
     for i in range(0, ys.numel(), chunk):
         y, x = ys[i : i + chunk], xs[i : i + chunk]
         a, b, p, q = r0[y] * w, r1[y] * w, c0[x], c1[x]
         wy, wx = ty[y, None], tx[x, None]
-        tap = lambda index: pixels.index_select(0, index)  # noqa: E731
+        v00, v01, v10, v11 = (pixels.index_select(0, index) for index in (a + p, a + q, b + p, b + q))
         # The same weights and order of operations as PyTorch's bilinear kernel.
-        blend = (1 - wy) * ((1 - wx) * tap(a + p) + wx * tap(a + q)) + wy * ((1 - wx) * tap(b + p) + wx * tap(b + q))
+        blend = (1 - wy) * ((1 - wx) * v00 + wx * v01) + wy * ((1 - wx) * v10 + wx * v11)
         out[y, x] = blend.argmax(1)
     return out.to(torch.uint8)
 
