@@ -47,7 +47,7 @@ def specs(family: str | None = None) -> list[ModelSpec]:
 # the first safetensors version of each repo: a commit where one was found, else the hub's
 # safetensors-conversion PR ref ("refs/pr/N") or "main". SHA-256s are not recorded (the hub was
 # unreachable when these rows were written); sizes are the hub's, rounded.
-_M2F_LICENCE = "MIT (Mask2Former by Meta; its hub card says 'other')"
+_M2F_LICENCE = "MIT (Meta's Mask2Former repository and model zoo, once CC BY-NC 4.0; the hub cards say 'other')"
 _SEGFORMER_LICENCE = "NVIDIA Source Code License for SegFormer: non-commercial use only"
 
 
