@@ -16,6 +16,10 @@ import torch
 from ..ops.boxes import clip_boxes, nms
 
 
+class PromptTooLong(ValueError):
+    """The prompt has more tokens than the model reads."""
+
+
 @dataclass
 class Detections:
     boxes: torch.Tensor = field(default_factory=lambda: torch.zeros((0, 4)))  # [N,4] pixel corners x0 y0 x1 y1
@@ -88,6 +92,10 @@ def detect(
     text = ". ".join(phrases) + "."
     pil = Image.fromarray((image.cpu().numpy() * 255.0 + 0.5).clip(0, 255).astype(np.uint8))
     inputs = processor(images=pil, text=text, return_tensors="pt", input_data_format="channels_last")
+    limit = model.config.max_text_len
+    if inputs["input_ids"].shape[1] > limit:
+        raise PromptTooLong(f"the prompt is {inputs['input_ids'].shape[1]} tokens long; Grounding DINO reads at most "
+                            f"{limit}: shorten it or split it over two nodes")
     device = next(model.parameters()).device
     inputs = {k: v.to(device) for k, v in inputs.items()}
     with torch.inference_mode():

@@ -135,8 +135,11 @@ class PromptMask:
                 if given is not None:
                     found = given[i]
                 elif phrases:
-                    found = grounding_dino.detect(*detector_payload, images[i], phrases, box_threshold,
-                                                  text_threshold, nms_iou, max_objects)
+                    try:
+                        found = grounding_dino.detect(*detector_payload, images[i], phrases, box_threshold,
+                                                      text_threshold, nms_iou, max_objects)
+                    except grounding_dino.PromptTooLong as exc:
+                        raise MaskForgeError(NODE, str(exc), "prompt") from None
                 else:
                     found = grounding_dino.Detections()
                 image_objects, image_masks = _outline(sam_model_on_device, sam_key, images[i], found,
@@ -236,7 +239,7 @@ def parse_boxes(text: str, count: int, height: int, width: int) -> list[groundin
         data = data.get("objects", data.get("boxes"))
     if not isinstance(data, list):
         raise MaskForgeError(NODE, "expected a list of boxes, or an object with 'objects' or 'boxes'", "boxes")
-    per_image = [([], [], []) for _ in range(count)]
+    per_image = [[] for _ in range(count)]
     for item in data:
         entry = item if isinstance(item, dict) else {"box": item}
         box = _numbers(entry.get("box", entry.get("bbox")), 4, "boxes", "a box [x0, y0, x1, y1]")
@@ -246,15 +249,16 @@ def parse_boxes(text: str, count: int, height: int, width: int) -> list[groundin
         if index is not None and not (isinstance(index, int) and 0 <= index < count):
             raise MaskForgeError(NODE, f"image index {index} is outside the batch of {count}", "boxes")
         phrase = str(entry.get("phrase", entry.get("label", "box")))
-        score = float(entry.get("score", 1.0))
+        label = str(entry.get("label", phrase))
+        score = _numbers([entry.get("score", 1.0)], 1, "boxes", "a box's score")[0]
         for i in range(count) if index is None else (index,):
-            per_image[i][0].append(box)
-            per_image[i][1].append(score)
-            per_image[i][2].append(phrase)
+            per_image[i].append((box, score, phrase, label))
     result = []
-    for boxes, scores, phrases in per_image:
-        tensor = clip_boxes(torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4), height, width)
-        result.append(grounding_dino.Detections(tensor, torch.tensor(scores, dtype=torch.float32), phrases, list(phrases)))
+    for entries in per_image:
+        boxes = torch.tensor([e[0] for e in entries], dtype=torch.float32).reshape(-1, 4)
+        scores = torch.tensor([e[1] for e in entries], dtype=torch.float32)
+        result.append(grounding_dino.Detections(clip_boxes(boxes, height, width), scores,
+                                                [e[2] for e in entries], [e[3] for e in entries]))
     return result
 
 

@@ -20,6 +20,7 @@ class FakeModel(torch.nn.Module):
     def __init__(self, probs, boxes):
         super().__init__()
         self.anchor = torch.nn.Parameter(torch.zeros(1))
+        self.config = SimpleNamespace(max_text_len=256)
         self.probs, self.boxes = torch.tensor(probs), torch.tensor(boxes)
 
     def forward(self, input_ids, **_):
@@ -92,3 +93,10 @@ def test_real_architecture_finds_boxes_inside_the_image_or_nothing(detector):
 def test_processor_uses_pil_image_processing(detector):
     """The torchvision-backed processor must never be picked: torchvision is optional for the pack."""
     assert "Pil" in type(detector[1].image_processor).__name__
+
+
+def test_a_prompt_longer_than_the_model_reads_is_refused(detector):
+    model, processor = detector
+    phrases = [f"thing{i}" for i in range(200)]  # two tokens each with its dot
+    with pytest.raises(grounding_dino.PromptTooLong, match="Grounding DINO reads at most 256"):
+        grounding_dino.detect(model, processor, torch.rand(16, 16, 3), phrases, 0.3, 0.25, 0.5, 0)

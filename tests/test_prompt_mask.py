@@ -132,6 +132,17 @@ def test_bad_points_get_a_clear_error(models):
         run(torch.rand(1, 8, 8, 3), prompt="", points="[[1, 2, 5]]")
 
 
+def test_too_long_a_prompt_is_a_prompt_error(models):
+    with pytest.raises(MaskForgeError, match="PromptMask: prompt: the prompt is .* tokens long"):
+        run(torch.rand(1, 8, 8, 3), prompt=". ".join(f"thing{i}" for i in range(200)))
+
+
+def test_boxes_keep_their_phrase_label_and_score(models):
+    boxes = '[{"box": [0, 0, 4, 4], "phrase": "sofa", "label": "white sofa", "score": 0.7}]'
+    _, _, report, _, _ = run(torch.rand(1, 8, 8, 3), prompt="", boxes=boxes, mask_type="box")
+    assert [(o["phrase"], o["label"], o["score"]) for o in report["objects"]] == [("sofa", "white sofa", 0.7)]
+
+
 def test_nothing_to_look_for_is_an_error(models):
     with pytest.raises(MaskForgeError, match="PromptMask: prompt: say what to mask"):
         run(torch.rand(1, 8, 8, 3), prompt=" . ")
