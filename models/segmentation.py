@@ -46,9 +46,9 @@ class Preprocess:
         if not config_file.is_file():
             return cls()
         config = json.loads(config_file.read_text(encoding="utf-8"))
-        if not config.get("do_normalize", True):
-            return cls(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), scale=255.0 if not config.get("do_rescale", True) else 1.0)
         scale = 1.0 if config.get("do_rescale", True) else 255.0
+        if not config.get("do_normalize", True):
+            return cls((0.0, 0.0, 0.0), (1.0, 1.0, 1.0), scale)
         return cls(tuple(config.get("image_mean", _IMAGENET_MEAN)), tuple(config.get("image_std", _IMAGENET_STD)), scale)
 
 
@@ -72,8 +72,7 @@ def load(node: str, path: Path, input_name: str = "model"):
         raise MaskForgeError(node, f"{path.name} is a '{model_type}' model; LabelMask runs SegFormer, Mask2Former "
                                    "and other transformers semantic-segmentation models", input_name)
     try:
-        module = model_class.from_pretrained(path, local_files_only=True, use_safetensors=True,
-                                             trust_remote_code=False, dtype=torch.float32)
+        module = model_class.from_pretrained(path, local_files_only=True, use_safetensors=True, trust_remote_code=False)
     except OSError as exc:
         raise MaskForgeError(node, f"cannot load {path}: {exc}", input_name) from exc
     check_classes(node, module.config, path.name, input_name)
