@@ -5,6 +5,8 @@ import pytest
 
 from tools.pack import load_pack
 
+pytest_plugins = ["tests.fake_comfyui"]  # the fake_comfyui fixture
+
 # Every test sees the pack as `maskforge`, loaded by path as ComfyUI loads it.
 load_pack()
 

@@ -13,6 +13,10 @@ import pytest
 import torch
 
 
+class Interrupted(Exception):
+    """What ComfyUI raises when the user presses Cancel."""
+
+
 class FakeComfyUI:
     def __init__(self, models_dir, device=torch.device("cpu")):
         self.models_dir = models_dir
@@ -22,6 +26,7 @@ class FakeComfyUI:
         self.patchers: list = []
         self.progress: list = []  # every ProgressBar made
         self.bf16 = True
+        self.interrupted = False  # set to make the next interrupt check raise, as Cancel does
         self.modules = self._modules()
 
     def _modules(self) -> dict[str, types.ModuleType]:
@@ -44,7 +49,13 @@ class FakeComfyUI:
         mm.get_torch_device = lambda: fake.device
         mm.unet_offload_device = lambda: torch.device("cpu")
         mm.intermediate_device = lambda: torch.device("cpu")
-        mm.throw_exception_if_processing_interrupted = lambda: None
+
+        def throw_exception_if_processing_interrupted():
+            if fake.interrupted:
+                raise Interrupted()
+
+        mm.throw_exception_if_processing_interrupted = throw_exception_if_processing_interrupted
+        mm.Interrupted = Interrupted
         mm.soft_empty_cache = lambda force=False: None
         mm.should_use_bf16 = lambda device=None, **kw: fake.bf16
         mm.should_use_fp16 = lambda device=None, **kw: True

@@ -4,7 +4,6 @@ import pytest
 import torch
 
 from maskforge.models import management
-from tests.fake_comfyui import fake_comfyui  # noqa: F401  (fixture)
 
 CUDA = torch.device("cuda")
 

@@ -4,13 +4,13 @@ import importlib.abc
 import re
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import pytest
 import torch
 
 import maskforge
+from tests.fake_comfyui import Interrupted
 from tools.pack import PACK_DIR, load_pack
 
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN"}
@@ -76,70 +76,20 @@ def test_pack_modules_use_relative_imports_only():
         assert not absolute.search(path.read_text()), f"{path}: absolute import of a pack module"
 
 
-@pytest.fixture
-def fake_comfyui(tmp_path, monkeypatch):
-    """Minimal stand-ins for the ComfyUI modules the adapter uses."""
-    fp = types.ModuleType("folder_paths")
-    fp.models_dir = str(tmp_path / "comfy_models")
-    fp.folder_names_and_paths = {"sams": ([str(tmp_path / "elsewhere")], set())}
-
-    def add_model_folder_path(kind, path, is_default=False):
-        paths = fp.folder_names_and_paths.setdefault(kind, ([], set()))[0]
-        if path not in paths:
-            paths.append(path)
-
-    fp.add_model_folder_path = add_model_folder_path
-    fp.get_folder_paths = lambda kind: fp.folder_names_and_paths[kind][0]
-    fp.get_user_directory = lambda: str(tmp_path / "user")
-
-    class Interrupted(Exception):
-        pass
-
-    mm = types.ModuleType("comfy.model_management")
-    mm.get_torch_device = lambda: torch.device("meta")
-    mm.unet_offload_device = lambda: torch.device("cpu")
-    mm.intermediate_device = lambda: torch.device("cpu")
-    mm.interrupted = False
-    mm.Interrupted = Interrupted
-
-    def throw():
-        if mm.interrupted:
-            raise Interrupted()
-
-    mm.throw_exception_if_processing_interrupted = throw
-    mm.soft_empty_cache = lambda: None
-    utils = types.ModuleType("comfy.utils")
-
-    class ProgressBar:
-        def __init__(self, total):
-            self.total, self.current = total, 0
-
-        def update(self, n):
-            self.current += n
-
-    utils.ProgressBar = ProgressBar
-    comfy = types.ModuleType("comfy")
-    comfy.model_management, comfy.utils = mm, utils
-    for name, module in {"folder_paths": fp, "comfy": comfy, "comfy.model_management": mm, "comfy.utils": utils}.items():
-        monkeypatch.setitem(sys.modules, name, module)
-    return types.SimpleNamespace(folder_paths=fp, mm=mm, utils=utils)
-
-
-def test_adapter_uses_comfyui_when_present(fake_comfyui, tmp_path):
+def test_adapter_uses_comfyui_when_present(fake_comfyui, models_dir):
     adapter = maskforge.comfy_adapter
+    fake_comfyui.device = torch.device("meta")
+    fake_comfyui.folder_names_and_paths["sams"] = (["/elsewhere/sams"], set())
     assert adapter.in_comfyui()
     assert adapter.torch_device() == torch.device("meta")
-    assert isinstance(adapter.progress_bar(3), fake_comfyui.utils.ProgressBar)
-    assert adapter.models_dir() == tmp_path / "comfy_models"
-    assert adapter.user_dir() == tmp_path / "user"
+    assert adapter.progress_bar(3) is fake_comfyui.progress[-1]
+    assert adapter.models_dir() == models_dir
+    assert adapter.user_dir() == models_dir.parent / "user"
     adapter.add_model_folder("sams", "sams")
-    assert fake_comfyui.folder_paths.folder_names_and_paths["sams"][0] == [
-        str(tmp_path / "elsewhere"),
-        str(tmp_path / "comfy_models" / "sams"),
-    ]
-    assert adapter.model_folders("sams", "sams") == [tmp_path / "comfy_models" / "sams", tmp_path / "elsewhere"]
-    fake_comfyui.mm.interrupted = True
-    with pytest.raises(fake_comfyui.mm.Interrupted):
+    assert fake_comfyui.folder_names_and_paths["sams"][0] == ["/elsewhere/sams", str(models_dir / "sams")]
+    assert adapter.model_folders("sams", "sams") == [models_dir / "sams", Path("/elsewhere/sams")]
+    fake_comfyui.interrupted = True
+    with pytest.raises(Interrupted):
         adapter.throw_if_interrupted()
 
 

@@ -9,7 +9,6 @@ import torch
 import maskforge
 from maskforge.errors import MaskForgeError
 from maskforge.nodes.removebg_mask import RemoveBGMask
-from tests.fake_comfyui import fake_comfyui  # noqa: F401  (fixture)
 from tests.tiny_rembg import square_image, write_model
 
 DEFAULTS = dict(model="u2net.onnx", alpha_matting=False, alpha_matting_foreground_threshold=240,

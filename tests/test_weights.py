@@ -10,7 +10,6 @@ import pytest
 from maskforge.errors import MaskForgeError
 from maskforge.models import weights
 from maskforge.models.registry import REGISTRY, ModelFile, ModelSpec
-from tests.fake_comfyui import fake_comfyui  # noqa: F401  (fixture)
 
 PAYLOAD = b"tiny weights " * 1000
 PAYLOAD_SHA = hashlib.sha256(PAYLOAD).hexdigest()
