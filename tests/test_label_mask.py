@@ -10,6 +10,7 @@ from maskforge.errors import MaskForgeError
 from maskforge.labels import index_of
 from maskforge.models import management, segmentation
 from maskforge.nodes.label_mask import LabelMask, label_colours
+from tests.fake_comfyui import fake_comfyui  # noqa: F401  (fixture)
 from tests.tiny_ade_models import MASK2FORMER, SEGFORMER, install
 
 DEFAULTS = dict(model=SEGFORMER, labels="wall|floor", on_missing="empty mask", grow=0, invert=False, resolution=64,
@@ -191,3 +192,25 @@ def test_the_model_is_built_once_and_reused(segformer, monkeypatch):
 def test_bad_images_are_refused_with_the_input_named(segformer):
     with pytest.raises(MaskForgeError, match="^LabelMask: image: "):
         run(torch.rand(2, 3))
+
+
+def test_inside_comfyui_progress_advances_per_image_and_cancel_stops(colour_model, fake_comfyui, monkeypatch):
+    run(torch.cat([halves()] * 3))
+    bar = fake_comfyui.progress[-1]
+    assert (bar.current, bar.total) == (3, 3)
+
+    class Cancelled(Exception):
+        pass
+
+    checks = []
+
+    def interrupted():
+        checks.append(1)
+        if len(checks) == 2:
+            raise Cancelled
+
+    monkeypatch.setattr(fake_comfyui.modules["comfy.model_management"], "throw_exception_if_processing_interrupted",
+                        interrupted)
+    with pytest.raises(Cancelled):
+        run(torch.cat([halves()] * 3))
+    assert fake_comfyui.progress[-1].current == 1
