@@ -7,6 +7,7 @@ precision costs accuracy.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +39,35 @@ def load(path: Path) -> tuple[torch.nn.Module, object]:
 
     processor = GroundingDinoProcessor.from_pretrained(path, backend="pil")
     model = GroundingDinoForObjectDetection.from_pretrained(path, dtype=torch.float32, use_safetensors=True)
+    model.model.backbone = LastImageBackbone(model.model.backbone)
     return model.eval(), processor
+
+
+class LastImageBackbone(torch.nn.Module):
+    """Grounding DINO's image backbone (Swin and position embeddings), keeping its output for the last
+    image it saw. The backbone reads the image alone, so another prompt on the same image skips it;
+    only the text encoder and the image-text layers run again."""
+
+    def __init__(self, backbone: torch.nn.Module):
+        super().__init__()
+        self.inner = backbone
+        self._last: tuple | None = None  # (key, output)
+
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            if name == "inner":
+                raise
+            return getattr(self.inner, name)  # the model also reads backbone.position_embedding
+
+    def forward(self, pixel_values: torch.Tensor, pixel_mask: torch.Tensor):
+        digest = hashlib.blake2b(pixel_values.detach().float().cpu().numpy().tobytes(), digest_size=16)
+        digest.update(pixel_mask.detach().cpu().numpy().tobytes())
+        key = (digest.hexdigest(), tuple(pixel_values.shape), str(pixel_values.device), pixel_values.dtype)
+        if self._last is None or self._last[0] != key:
+            self._last = (key, self.inner(pixel_values, pixel_mask))
+        return self._last[1]
 
 
 def split_phrases(prompt: str) -> list[str]:

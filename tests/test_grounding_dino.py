@@ -100,3 +100,22 @@ def test_a_prompt_longer_than_the_model_reads_is_refused(detector):
     phrases = [f"thing{i}" for i in range(200)]  # two tokens each with its dot
     with pytest.raises(grounding_dino.PromptTooLong, match="Grounding DINO reads at most 256"):
         grounding_dino.detect(model, processor, torch.rand(16, 16, 3), phrases, 0.3, 0.25, 0.5, 0)
+
+
+def test_second_prompt_on_the_same_image_skips_the_image_backbone(detector, monkeypatch):
+    model, processor = detector
+    backbone = model.model.backbone.inner
+    calls = []
+    original = backbone.forward
+    monkeypatch.setattr(backbone, "forward", lambda *a: calls.append(1) or original(*a))
+    image = torch.rand(30, 40, 3)
+    first = grounding_dino.detect(model, processor, image, ["sofa"], 0.0, 0.0, 0.5, 4)
+    second = grounding_dino.detect(model, processor, image, ["lamp", "cat"], 0.0, 0.0, 0.5, 4)
+    again = grounding_dino.detect(model, processor, image, ["sofa"], 0.0, 0.0, 0.5, 4)
+    assert len(calls) == 1
+    assert torch.equal(first.boxes, again.boxes) and first.phrases == again.phrases  # the kept output is not altered
+    grounding_dino.detect(model, processor, torch.rand(30, 40, 3), ["sofa"], 0.0, 0.0, 0.5, 4)
+    assert len(calls) == 2
+    fresh_model, _ = grounding_dino.load(weights.resolve("PromptMask", "grounding-dino-tiny", folders=("grounding-dino",)))
+    fresh = grounding_dino.detect(fresh_model, processor, image, ["lamp", "cat"], 0.0, 0.0, 0.5, 4)
+    assert torch.allclose(fresh.boxes, second.boxes) and fresh.phrases == second.phrases
