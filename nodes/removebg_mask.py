@@ -86,25 +86,29 @@ class RemoveBGMask:
         session = rembg_backend.session(NODE, libs, path, rembg_backend.session_name(model, custom_model_family),
                                         force_cpu=force_cpu, device_index=device.index or 0)
 
-        rgb = (images * 255.0).round().to(torch.uint8).cpu().numpy()
+        # Per-pixel work is NumPy (one thread), as in rembg: a multi-threaded torch op on a busy CPU
+        # waits for a free core at every call, which cost more than the conversions themselves.
+        pixels = images.cpu().numpy()
         alphas, colours = [], []
-        bar = comfy_adapter.progress_bar(len(rgb))
-        for item in rgb:
+        bar = comfy_adapter.progress_bar(len(pixels))
+        for item in pixels:
             comfy_adapter.throw_if_interrupted()
+            rgb = np.rint(item * 255.0).astype(np.uint8)
             alpha, foreground = rembg_backend.predict_alpha(
-                libs, session, item, post_process=post_process_mask, alpha_matting=alpha_matting,
+                libs, session, rgb, post_process=post_process_mask, alpha_matting=alpha_matting,
                 foreground_threshold=alpha_matting_foreground_threshold,
                 background_threshold=alpha_matting_background_threshold, erode_size=alpha_matting_erode_size)
             alphas.append(alpha)
-            colours.append(item if foreground is None else foreground)
+            colours.append(rgb if foreground is None else foreground)
             bar.update(1)
 
-        subject = torch.from_numpy(np.stack(alphas)).float() / 255.0
+        subject = np.stack(alphas).astype(np.float32) / 255.0
         # The cutout uses the matted foreground where there is one, else the image's own pixels.
-        source = images if not alpha_matting else torch.from_numpy(np.stack(colours)).float() / 255.0
+        source = images if not alpha_matting else torch.from_numpy(np.stack(colours).astype(np.float32) / 255.0)
+        subject_mask = torch.from_numpy(subject)
         h, w = subject.shape[1:]
-        return (mask_output(subject, h, w), mask_output(ops.invert(subject), h, w),
-                image_output(ops.cutout(source, subject, colour)))
+        return (mask_output(subject_mask, h, w), mask_output(torch.from_numpy(1.0 - subject), h, w),
+                image_output(ops.cutout(source, subject_mask, colour)))
 
 
 NODE_CLASS_MAPPINGS = {"MaskForgeRemoveBGMask": RemoveBGMask}

@@ -50,5 +50,5 @@ def cutout(image: torch.Tensor, mask: torch.Tensor, background: tuple[float, flo
     A batch of one image or one mask is paired with every item of the other."""
     image, mask = as_bhwc(image)[..., :3], as_bhw(mask)
     bg = torch.tensor(background, dtype=image.dtype, device=image.device)
-    alpha = mask.to(image.device).unsqueeze(-1)
-    return image * alpha + bg * (1.0 - alpha)
+    alpha = mask.to(image.device, image.dtype).unsqueeze(-1)
+    return torch.lerp(bg, image, alpha)  # bg + alpha * (image - bg) in one pass over the image
