@@ -84,9 +84,12 @@ def test_embedding_is_computed_once_per_image(installed, monkeypatch, name):
     model = load(name)
     calls = count_calls(monkeypatch, model, "get_image_embeddings")
     first, second = torch.rand(40, 40, 3), torch.rand(40, 40, 3)
-    sam.segment(model, sam.embed(model, first, name), torch.tensor([[0.0, 0.0, 20.0, 20.0]]))
+    box = torch.tensor([[0.0, 0.0, 20.0, 20.0]])
+    masks, scores = sam.segment(model, sam.embed(model, first, name), box)
     sam.segment(model, sam.embed(model, first.clone(), name), torch.tensor([[5.0, 5.0, 30.0, 30.0]]))
+    again, again_scores = sam.segment(model, sam.embed(model, first, name), box)
     assert len(calls) == 1  # the same pixels in another tensor reuse the embedding
+    assert torch.equal(masks, again) and torch.equal(scores, again_scores)  # the kept embedding is not altered
     sam.embed(model, second, name)
     assert len(calls) == 2
 
