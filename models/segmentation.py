@@ -134,29 +134,57 @@ def upsample_argmax(scores: torch.Tensor, height: int, width: int) -> torch.Tens
     """``argmax`` over classes of ``scores`` ``[C,h,w]`` bilinearly upsampled to ``[height,width]``;
     returns class indices ``[height,width]`` (uint8), the same as ``F.interpolate`` then ``argmax``.
 
-    A blend of four score vectors that share their arg-max class has that class as its arg-max too,
-    so only output pixels whose four source pixels disagree (the class edges) are blended in full,
-    in chunks: the cost follows the length of the edges, not 150 × the image area.
+    Each output pixel blends the four source pixels of its cell. Where they share their arg-max
+    class, so does any blend of them: only cells on class edges are blended. There, the corners'
+    own classes give each pixel a score to beat, and a class whose best corner is below the lowest
+    such score in the cell cannot win anywhere in it, so only the few classes left are blended.
+    The cost follows the length of the edges, not 150 × the image area.
     """
     classes, h, w = scores.shape
-    r0, r1, ty = _source_taps(height, h, scores.device)
-    c0, c1, tx = _source_taps(width, w, scores.device)
+    r0, _, ty = _source_taps(height, h, scores.device)
+    c0, _, tx = _source_taps(width, w, scores.device)
     pixels = scores.permute(1, 2, 0).contiguous().view(h * w, classes)  # rows are score vectors, gathered whole
     low = pixels.argmax(1).view(h, w)
-    top, bottom = low[r0], low[r1]
-    out = top[:, c0]
-    edge = (out != top[:, c1]) | (out != bottom[:, c0]) | (out != bottom[:, c1])
-    ys, xs = edge.nonzero(as_tuple=True)
-    chunk = max(1, STRIP_BYTES // (16 * classes))
-    for i in range(0, ys.numel(), chunk):
-        y, x = ys[i : i + chunk], xs[i : i + chunk]
-        a, b, p, q = r0[y] * w, r1[y] * w, c0[x], c1[x]
-        wy, wx = ty[y, None], tx[x, None]
-        v00, v01, v10, v11 = (pixels.index_select(0, index) for index in (a + p, a + q, b + p, b + q))
-        # The same weights and order of operations as PyTorch's bilinear kernel.
-        blend = (1 - wy) * ((1 - wx) * v00 + wx * v01) + wy * ((1 - wx) * v10 + wx * v11)
-        out[y, x] = blend.argmax(1)
-    return out.to(torch.uint8)
+    down, across = _next(h, low.device), _next(w, low.device)  # a cell's second row and column, as the taps clamp
+    below = low[down]
+    on_edge = (low != low[:, across]) | (low != below) | (low != below[:, across])  # per cell (r, c)
+    out = low.to(torch.uint8)[r0][:, c0]  # bytes: the full-size gathers are the bulk of the work off the edges
+    ys, xs = on_edge[r0][:, c0].nonzero(as_tuple=True)
+    if ys.numel() == 0:
+        return out
+    row, col = on_edge.nonzero(as_tuple=True)  # the edge cells
+    slot = torch.empty(h * w, dtype=torch.long, device=low.device)
+    slot[row * w + col] = torch.arange(row.numel(), device=low.device)
+    cell = slot[r0[ys] * w + c0[xs]]  # each edge pixel's cell
+    wy, wx = ty[ys, None], tx[xs, None]
+    corners = torch.stack([pixels.index_select(0, r * w + c) for r in (row, down[row]) for c in (col, across[col])], 1)
+
+    def blend(chosen: torch.Tensor, at: slice) -> torch.Tensor:
+        """Blended scores of the classes ``chosen`` ``[cells, K]`` for the edge pixels ``at``."""
+        picked = corners.gather(2, chosen.unsqueeze(1).expand(-1, 4, -1))  # [cells, 4 corners, K]
+        v00, v01, v10, v11 = picked[cell[at]].unbind(1)
+        y, x = wy[at], wx[at]
+        return (1 - y) * ((1 - x) * v00 + x * v01) + y * ((1 - x) * v10 + x * v11)  # as PyTorch's kernel does
+
+    everywhere = slice(None)
+    to_beat = blend(corners.argmax(2), everywhere).amax(1)  # the corners' own classes, blended
+    lowest = torch.full((row.numel(),), float("inf"), device=low.device).scatter_reduce(0, cell, to_beat, "amin")
+    best = corners.amax(1)  # [cells, C]
+    can_win = best >= (lowest - 1e-5 * (1 + lowest.abs())).unsqueeze(1)  # a margin for rounding in the blends
+    count = int(can_win.sum(1).max())
+    # Each cell's candidates in class order, so ties go to the lower class as in argmax.
+    candidates = best.masked_fill(~can_win, float("-inf")).topk(count, 1).indices.sort(1).values
+    chunk = max(1, STRIP_BYTES // (16 * count))
+    for start in range(0, ys.numel(), chunk):
+        at = slice(start, start + chunk)
+        winner = blend(candidates, at).argmax(1, keepdim=True)
+        out[ys[at], xs[at]] = candidates[cell[at]].gather(1, winner)[:, 0].to(torch.uint8)
+    return out
+
+
+def _next(size: int, device) -> torch.Tensor:
+    """Index of the row (or column) after each, the last one standing for itself."""
+    return (torch.arange(size, device=device) + 1).clamp(max=size - 1)
 
 
 def _windows(length: int, tile: int) -> list[tuple[int, int]]:

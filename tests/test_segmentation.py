@@ -21,6 +21,17 @@ def test_upsample_argmax_equals_interpolate_then_argmax(size):
     assert torch.equal(segmentation.upsample_argmax(scores, height, width).long(), expected)
 
 
+def test_upsample_argmax_equals_interpolate_then_argmax_on_confident_regions():
+    """Photo-like scores (a few confident classes in regions, noise elsewhere), where most classes are
+    pruned at the class edges."""
+    torch.manual_seed(2)
+    regions = F.interpolate(torch.randn(1, 6, 4, 5), size=(40, 50), mode="bilinear")[0].argmax(0)
+    scores = torch.randn(150, 40, 50) * 0.3
+    scores.scatter_add_(0, regions[None] * 17, torch.full((1, 40, 50), 4.0))
+    expected = F.interpolate(scores[None], size=(333, 517), mode="bilinear", align_corners=False)[0].argmax(0)
+    assert torch.equal(segmentation.upsample_argmax(scores, 333, 517).long(), expected)
+
+
 def test_upsampling_before_the_argmax_finds_a_class_that_wins_only_between_pixels():
     # Left pixel: wall; right pixel: floor; the sky is second everywhere and wins in between.
     scores = torch.full((150, 1, 2), -10.0)
