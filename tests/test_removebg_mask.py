@@ -147,3 +147,12 @@ def test_importing_the_pack_does_not_import_rembg_or_onnx_runtime():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[1])
     assert out.stdout.strip() == "[]"
+
+
+def test_a_file_in_an_extra_rembg_folder_of_comfyui_is_listed_and_runs(rembg_dir, fake_comfyui, tmp_path):
+    extra = tmp_path / "elsewhere" / "rembg"
+    write_model(extra / "shared.onnx", "u2net")
+    fake_comfyui.modules["folder_paths"].add_model_folder_path("rembg", str(extra))  # as extra_model_paths.yaml does
+    assert "shared.onnx" in RemoveBGMask.INPUT_TYPES()["required"]["model"][0]
+    subject, _, _ = run(images((20, 24)), model="shared.onnx")
+    assert subject[0, 10, 8] > 0.9 and subject[0, 2, 20] < 0.1
