@@ -56,7 +56,7 @@ class RemoveBGMask:
                     "tooltip": "Alpha matting: mask values (0-255) below this are surely background."}),
                 "alpha_matting_erode_size": ("INT", {
                     "default": 5, "min": 0, "max": 255, "step": 1,
-                    "tooltip": "Alpha matting: shrink both sure areas by this square size (px), widening the band "
+                    "tooltip": "Alpha matting: erode both sure areas with a square of this size (px), widening the band "
                                "where the edge is solved."}),
                 "post_process_mask": ("BOOLEAN", {"default": False,
                                                   "tooltip": "Smooth the model's mask (opening, blur, threshold at "
