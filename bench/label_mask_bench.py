@@ -113,13 +113,15 @@ def measure(name: str, runs: int) -> dict:
         start = time.perf_counter()
         node.run(image, **args)
         first = time.perf_counter() - start
-        times = []
+        times, cpu = [], []
         for _ in range(runs):
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             node.run(image, **args)
             times.append(time.perf_counter() - start)
+            cpu.append(time.process_time() - start_cpu)
         result[f"first_{size}"] = first
         result[f"steady_{size}"] = statistics.median(times)
+        result[f"cpu_{size}"] = statistics.median(cpu)
     # What the cache saves a second run: resolving the weights and fetching the loaded model.
     path = weights.resolve("LabelMask", name, (), folders=("maskforge",))
     start = time.perf_counter()
@@ -142,16 +144,20 @@ def table(rows: list[dict]) -> str:
         "of the published architectures; a synthetic room image; model input short side 512 (the default); "
         "labels wall|floor|ceiling. "
         "Latency is one image through the node (resolve → cached model → segment → masks → preview), median "
-        "of the timed runs; 'first' includes loading the model from disk. Peak memory is the process's peak RSS "
-        "(Python, torch and the model).",
+        "of the timed runs; 'first' includes loading the model from disk; CPU time is summed over the threads "
+        "(less swayed by other work than the wall-clock time, which on an idle machine is about half of it). "
+        "Peak memory is the process's peak RSS "
+        "(Python, torch and the model). Load average (1 / 5 / 15 min) when the table was written: "
+        f"{' / '.join(f'{x:.1f}' for x in os.getloadavg())}; this benchmark alone accounts for about "
+        f"{torch.get_num_threads()}, more means other work shared the CPU and inflated the times.",
         "",
-        "| model | params (M) | 512 px (s) | 1024 px (s) | first run, 512 px (s) | cached model overhead (ms) "
-        "| peak RSS (MB) |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| model | params (M) | 512 px (s) | 1024 px (s) | 1024 px, CPU time (s) | first run, 512 px (s) "
+        "| cached model overhead (ms) | peak RSS (MB) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(f"| {r['model']} | {r['params_m']:.1f} | {r['steady_512']:.2f} | {r['steady_1024']:.2f} "
-                     f"| {r['first_512']:.2f} | {r['cached_ms']:.1f} | {r['peak_rss_mb']:.0f} |")
+                     f"| {r['cpu_1024']:.2f} | {r['first_512']:.2f} | {r['cached_ms']:.1f} | {r['peak_rss_mb']:.0f} |")
     return "\n".join(lines) + "\n"
 
 
