@@ -308,7 +308,9 @@ def _download(node: str, spec: ModelSpec, location: Path, missing: list[ModelFil
             raise MaskForgeError(node, missing_message(spec, location, missing, problem), input_name)
         target = _file_path(spec, base, f)
         try:
-            fetch(url, target, checksum=_checksum(f), size=f.size, token=f.url is None)
+            if fetch(url, target, checksum=_checksum(f), size=f.size, token=f.url is None):
+                stat = target.stat()  # checked while streaming: no second hash on the next run
+                _verified[(str(target), stat.st_size, stat.st_mtime_ns)] = True
         except (OSError, ValueError) as exc:
             raise MaskForgeError(node, missing_message(spec, location, missing, f"download of {f.path} failed: {exc}"),
                                  input_name) from exc
@@ -316,10 +318,10 @@ def _download(node: str, spec: ModelSpec, location: Path, missing: list[ModelFil
 
 
 def fetch(url: str, target: Path, checksum: tuple[str, str] | None = None, size: int | None = None,
-          token: bool = False) -> None:
+          token: bool = False) -> bool:
     """Streams ``url`` to ``target`` via a temporary file beside it, with a progress bar; checks
     ``checksum`` (algorithm, hex digest); never replaces an existing ``target``. ``token`` sends the
-    user's Hugging Face token (gated hub repos); it is never logged."""
+    user's Hugging Face token (gated hub repos); it is never logged. True when it placed the file."""
     target.parent.mkdir(parents=True, exist_ok=True)
     headers = {"User-Agent": "MaskForge (ComfyUI custom nodes)"}
     if token:
@@ -344,8 +346,9 @@ def fetch(url: str, target: Path, checksum: tuple[str, str] | None = None, size:
             name = _ALGORITHM_NAMES[checksum[0]]
             raise ValueError(f"checksum mismatch: got {name} {digest.hexdigest()}, expected {checksum[1]}")
         if target.exists():  # placed meanwhile by the user or another run: keep theirs
-            return
+            return False
         os.replace(temp, target)
+        return True
     finally:
         temp.unlink(missing_ok=True)
 

@@ -105,8 +105,12 @@ def test_download_streams_verifies_and_places_the_file(server, models_dir, monke
     assert path == models_dir / "rembg" / "tiny.onnx"
     assert path.read_bytes() == PAYLOAD
     assert os.listdir(path.parent) == ["tiny.onnx"]  # no temporary file left
+    hashed = []
+    real_digest = weights._digest
+    monkeypatch.setattr(weights, "_digest", lambda *a: hashed.append(a) or real_digest(*a))
     assert weights.resolve("RemoveBGMask", "tiny.onnx") == path
     assert server.requests == ["/tiny.onnx"]  # the second resolve opened no connection
+    assert hashed == []  # and did not hash the file again: it was checked while downloading
 
 
 def test_download_reports_progress_to_comfyui(server, fake_comfyui, monkeypatch):
