@@ -46,10 +46,12 @@ class Preprocess:
         if not config_file.is_file():
             return cls()
         config = json.loads(config_file.read_text(encoding="utf-8"))
-        scale = 1.0 if config.get("do_rescale", True) else 255.0
+        mean = tuple(config.get("image_mean", _IMAGENET_MEAN))
+        # Pixels in 0..255 where the config says so, or where its mean is written on that scale.
+        scale = 255.0 if not config.get("do_rescale", True) or max(mean) > 1.0 else 1.0
         if not config.get("do_normalize", True):
             return cls((0.0, 0.0, 0.0), (1.0, 1.0, 1.0), scale)
-        return cls(tuple(config.get("image_mean", _IMAGENET_MEAN)), tuple(config.get("image_std", _IMAGENET_STD)), scale)
+        return cls(mean, tuple(config.get("image_std", _IMAGENET_STD)), scale)
 
 
 def load(node: str, path: Path, input_name: str = "model"):

@@ -67,6 +67,8 @@ def test_preprocess_reads_mean_std_and_rescaling(tmp_path):
         {"do_normalize": True, "do_rescale": False, "image_mean": [123.7, 116.3, 103.5], "image_std": [58.4, 57.1, 57.4]}))
     assert Preprocess.from_folder(tmp_path) == Preprocess((123.7, 116.3, 103.5), (58.4, 57.1, 57.4), 255.0)
     assert Preprocess.from_folder(tmp_path / "missing") == Preprocess()
+    (tmp_path / "preprocessor_config.json").write_text(json.dumps({"image_mean": [123.7, 116.3, 103.5]}))
+    assert Preprocess.from_folder(tmp_path).scale == 255.0  # a mean on the 0..255 scale
 
 
 @pytest.mark.parametrize("name", [SEGFORMER, MASK2FORMER])
