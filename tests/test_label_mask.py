@@ -214,3 +214,20 @@ def test_inside_comfyui_progress_advances_per_image_and_cancel_stops(colour_mode
     with pytest.raises(Cancelled):
         run(torch.cat([halves()] * 3))
     assert fake_comfyui.progress[-1].current == 1
+
+
+def test_scores_are_upsampled_to_full_size_before_the_argmax(segformer, monkeypatch):
+    """Two source pixels: wall wins on the left, floor on the right, sky is second on both and wins
+    in between. Taking the arg-max first and then scaling up would never show the sky."""
+    def two_pixels(module, pre, image, size):
+        scores = torch.full((150, 1, 2), -10.0)
+        scores[index_of("wall"), 0] = torch.tensor([10.0, 0.0])
+        scores[index_of("floor"), 0] = torch.tensor([0.0, 10.0])
+        scores[index_of("sky")] = 6.0
+        return scores
+
+    monkeypatch.setattr(segmentation, "class_scores", two_pixels)
+    _, per_label, _ = run(torch.rand(1, 4, 32, 3), labels="wall|sky|floor")
+    wall, sky, floor = (m[0].tolist() for m in per_label)
+    assert wall[:8] == [1.0] * 8 and floor[-8:] == [1.0] * 8
+    assert sky == [0.0] * 14 + [1.0] * 4 + [0.0] * 14  # where the blended wall and floor both fall below 6
