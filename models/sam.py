@@ -46,7 +46,8 @@ def load(path: Path) -> torch.nn.Module:
     elif path.suffix in (".pth", ".pt"):
         model = _load_meta(path)
     else:
-        raise SamLoadError(f"{path.name} is neither a hub-format model folder nor a Meta .pth file")
+        raise SamLoadError(f"{path.name} is neither a hub-format model folder nor one of Meta's SAM .pth files; "
+                           "single-file SAM 2 checkpoints are not read: pick a sam2.1-hiera-* model instead")
     return model.eval()
 
 

@@ -79,6 +79,13 @@ def test_a_file_that_is_not_a_sam_checkpoint_is_refused(tmp_path):
         sam.load(path)
 
 
+def test_a_single_file_sam2_checkpoint_gets_a_clear_error(tmp_path):
+    path = tmp_path / "sam2.1_hiera_tiny.safetensors"
+    path.write_bytes(b"")
+    with pytest.raises(sam.SamLoadError, match="pick a sam2.1-hiera-\\* model"):
+        sam.load(path)
+
+
 @pytest.mark.parametrize("name", MODELS)
 def test_embedding_is_computed_once_per_image(installed, monkeypatch, name):
     model = load(name)
