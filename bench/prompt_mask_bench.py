@@ -148,7 +148,7 @@ def table(rows: list[tuple[str, str, dict]], threads: int) -> str:
         "bench/prompt_mask_bench.py). Seconds per image; 3 objects per image.",
         "",
         "| detector | SAM model | px | first prompt | 2nd text prompt | 2nd prompt: boxes | 2nd prompt: points "
-        "| SAM alone (boxes, new image) | load | cached model | peak RSS | machine load |",
+        "| SAM alone (boxes, new image) | loading both models | cached model | peak RSS | machine load |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for detector, sam_model, r in rows:
