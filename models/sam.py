@@ -273,7 +273,9 @@ def segment(
     with torch.inference_mode():
         out = model(image_embeddings=features, multimask_output=False, **kwargs)
     low_res = out.pred_masks[0, :, 0].float()  # [N, h', w'] logits
-    return _upscale(model, low_res, h, w) > 0.0, out.iou_scores[0, :, 0].float().cpu()
+    # A few objects at a time, so a large image never holds every object's full-size logits at once.
+    masks = torch.cat([_upscale(model, chunk, h, w) > 0.0 for chunk in low_res.split(8)])
+    return masks, out.iou_scores[0, :, 0].float().cpu()
 
 
 def _upscale(model, logits: torch.Tensor, height: int, width: int) -> torch.Tensor:

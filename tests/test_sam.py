@@ -106,11 +106,12 @@ def test_all_boxes_of_an_image_go_through_the_decoder_in_one_call(installed, mon
     model = load(name)
     embedding = sam.embed(model, torch.rand(30, 50, 3), name)
     calls = count_calls(monkeypatch, model, "forward")
-    boxes = torch.tensor([[0.0, 0.0, 10.0, 10.0], [5.0, 5.0, 40.0, 25.0], [20.0, 0.0, 50.0, 30.0]])
+    boxes = torch.tensor([[0.0, 0.0, 10.0, 10.0], [5.0, 5.0, 40.0, 25.0], [20.0, 0.0, 50.0, 30.0]] * 4)
     masks, scores = sam.segment(model, embedding, boxes)
     assert len(calls) == 1
-    assert masks.shape == (3, 30, 50) and masks.dtype == torch.bool
-    assert scores.shape == (3,)
+    assert masks.shape == (12, 30, 50) and masks.dtype == torch.bool
+    assert scores.shape == (12,)
+    assert torch.equal(masks[:3], masks[9:])  # upscaled a few at a time, in order
 
 
 @pytest.mark.parametrize("name", MODELS)
