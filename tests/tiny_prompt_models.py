@@ -8,6 +8,7 @@ folder, where the pack's own resolution finds it.
 
 from __future__ import annotations
 
+import atexit
 import re
 import shutil
 import tempfile
@@ -26,7 +27,9 @@ def _built(name: str) -> Path:
 
 @cache
 def _session_dir() -> str:
-    return tempfile.mkdtemp(prefix="maskforge-tiny-")
+    path = tempfile.mkdtemp(prefix="maskforge-tiny-")
+    atexit.register(shutil.rmtree, path, True)
+    return path
 
 
 def grounding_dino_config():
