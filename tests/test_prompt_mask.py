@@ -8,7 +8,6 @@ from maskforge.errors import MaskForgeError
 from maskforge.models import sam
 from maskforge.nodes.prompt_mask import PromptMask
 from tests import tiny_prompt_models as tiny
-from tests.fake_comfyui import fake_comfyui  # noqa: F401  (fixture)
 
 FIND_ALL = dict(box_threshold=0.0, text_threshold=0.0)
 FIND_NOTHING = dict(box_threshold=1.0, text_threshold=0.0)
