@@ -262,10 +262,12 @@ def segment(
     h, w = embedding.height, embedding.width
     count = boxes.shape[0] if boxes is not None else 1
     kwargs = {}
+    # Coordinates stay float32 whatever the model's dtype (bf16 would round 1000 px to 4 px steps); the
+    # prompt encoder casts them after scaling them to 0..1.
     if boxes is not None:
-        kwargs["input_boxes"] = _to_input_coords(model, boxes, h, w).unsqueeze(0).to(param.device, param.dtype)
+        kwargs["input_boxes"] = _to_input_coords(model, boxes, h, w).unsqueeze(0).to(param.device)
     if points is not None:
-        coords = _to_input_coords(model, points, h, w).to(param.device, param.dtype)
+        coords = _to_input_coords(model, points, h, w).to(param.device)
         kwargs["input_points"] = coords.expand(1, count, -1, -1) if coords.ndim == 2 else coords
         labels = point_labels if point_labels is not None else torch.ones(points.shape[0], dtype=torch.long)
         kwargs["input_labels"] = labels.to(param.device, torch.long).expand(1, count, -1)

@@ -151,3 +151,13 @@ def test_sam_input_is_padded_bottom_right_with_zeros(installed):
     x = sam.preprocess(load("sam-vit-base"), torch.ones(32, 128, 3))
     assert x.shape == (1, 3, 64, 64)
     assert (x[..., 16:, :] == 0).all() and (x[..., :16, :] != 0).all()
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_half_precision_models_take_full_precision_prompts(installed, name):
+    """As on a GPU in bf16: the prompt encoder casts the coordinates itself, after scaling them."""
+    model = load(name).to(torch.bfloat16)
+    embedding = sam.embed(model, torch.rand(20, 30, 3), name)
+    masks, scores = sam.segment(model, embedding, torch.tensor([[2.0, 3.0, 25.0, 18.0]]), torch.tensor([[10.0, 10.0]]),
+                                torch.tensor([1]))
+    assert masks.shape == (1, 20, 30) and scores.dtype == torch.float32
