@@ -140,13 +140,17 @@ def memory_child(size: int) -> None:
 
 
 def interleaved(fns: dict, repeats: int) -> dict[str, float]:
-    """Median seconds of each function, run in turns so load on the machine hits both alike."""
+    """Median seconds of each function, run in alternating blocks so load on the machine hits both
+    alike. The first run of each block is not counted: ONNX Runtime's threads keep spinning a moment
+    after a run, which slows whichever session runs next on two cores."""
     times = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
+            for counted in (False, True, True):
+                start = time.perf_counter()
+                fn()
+                if counted:
+                    times[name].append(time.perf_counter() - start)
     return {name: statistics.median(t) for name, t in times.items()}
 
 

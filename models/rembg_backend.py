@@ -108,8 +108,11 @@ def providers(ort, force_cpu: bool = False, device_index: int = 0) -> list:
 
 def open_session(node: str, libs: Libraries, path: Path, name: str, wanted: list):
     """rembg's session class ``name`` around an ONNX Runtime session on ``path``."""
+    options = libs.ort.SessionOptions()
+    # Idle ONNX Runtime threads otherwise spin after each run and slow the torch work that follows in the graph.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
-        inner = libs.ort.InferenceSession(str(path), sess_options=libs.ort.SessionOptions(), providers=wanted)
+        inner = libs.ort.InferenceSession(str(path), sess_options=options, providers=wanted)
     except Exception as exc:  # ONNX Runtime raises its own types for unreadable or invalid files
         raise MaskForgeError(node, f"{path} is not a model ONNX Runtime can open: {exc}", "model") from exc
     if name not in libs.sessions:
