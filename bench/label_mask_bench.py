@@ -93,7 +93,7 @@ def room(size: int):
 # --- one model, in its own process ---
 
 
-def measure(name: str, runs: int) -> dict:
+def measure(name: str, runs: int, resolution: int) -> dict:
     import torch
 
     from tools.pack import load_pack
@@ -106,8 +106,8 @@ def measure(name: str, runs: int) -> dict:
     save_model(name, models_dir)
     node = LabelMask()
     args = dict(model=name, labels="wall|floor|ceiling", on_missing="empty mask", grow=0, invert=False,
-                resolution=512, tiled=False, force_cpu=True)
-    result = {"model": name, "params_m": None}
+                resolution=resolution, tiled=False, force_cpu=True)
+    result = {"model": name, "resolution": resolution, "params_m": None}
     for size in SIZES:
         image = room(size)
         start = time.perf_counter()
@@ -141,7 +141,7 @@ def table(rows: list[dict]) -> str:
         "# LabelMask benchmark",
         "",
         f"CPU, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads; random weights "
-        "of the published architectures; a synthetic room image; model input short side 512 (the default); "
+        "of the published architectures; a synthetic room image; "
         "labels wall|floor|ceiling. "
         "Latency is one image through the node (resolve → cached model → segment → masks → preview), median "
         "of the timed runs; 'first' includes loading the model from disk; CPU time is summed over the threads "
@@ -151,12 +151,12 @@ def table(rows: list[dict]) -> str:
         f"{' / '.join(f'{x:.1f}' for x in os.getloadavg())}; this benchmark alone accounts for about "
         f"{torch.get_num_threads()}, more means other work shared the CPU and inflated the times.",
         "",
-        "| model | params (M) | 512 px (s) | 1024 px (s) | 1024 px, CPU time (s) | first run, 512 px (s) "
+        "| model | model input (short side) | params (M) | 512 px (s) | 1024 px (s) | 1024 px, CPU time (s) | first run, 512 px (s) "
         "| cached model overhead (ms) | peak RSS (MB) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        lines.append(f"| {r['model']} | {r['params_m']:.1f} | {r['steady_512']:.2f} | {r['steady_1024']:.2f} "
+        lines.append(f"| {r['model']} | {r['resolution']} | {r['params_m']:.1f} | {r['steady_512']:.2f} | {r['steady_1024']:.2f} "
                      f"| {r['cpu_1024']:.2f} | {r['first_512']:.2f} | {r['cached_ms']:.1f} | {r['peak_rss_mb']:.0f} |")
     return "\n".join(lines) + "\n"
 
@@ -166,16 +166,19 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one timed run per size instead of three")
     parser.add_argument("--model", help=argparse.SUPPRESS)  # the child process's one model
     parser.add_argument("--models", nargs="*", default=list(MODELS), help="registry names to measure")
+    parser.add_argument("--resolutions", nargs="*", type=int, default=[512],
+                        help="model input short sides to measure (the node's resolution widget; 512 is its default)")
     args = parser.parse_args()
     runs = 1 if args.quick else 3
     if args.model:
-        print(json.dumps(measure(args.model, runs)))
+        print(json.dumps(measure(args.model, runs, args.resolutions[0])))
         return
     rows = []
-    for name in args.models:
+    for name, resolution in [(m, r) for m in args.models for r in args.resolutions]:
         with tempfile.TemporaryDirectory() as models_dir:
             env = {**os.environ, "MASKFORGE_MODELS_DIR": models_dir, "HF_HUB_OFFLINE": "1"}
-            command = [sys.executable, "-m", "bench.label_mask_bench", "--model", name] + (["--quick"] if args.quick else [])
+            command = [sys.executable, "-m", "bench.label_mask_bench", "--model", name, "--resolutions", str(resolution)]
+            command += ["--quick"] if args.quick else []
             out = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
             rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     text = table(rows)

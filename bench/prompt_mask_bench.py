@@ -88,7 +88,7 @@ def rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024  # kB on Linux
 
 
-def run_pair(detector: str, sam_model: str, sizes: list[int], models: Path) -> dict:
+def run_pair(detector: str, sam_model: str, sizes: list[int], models: Path, resolution: int) -> dict:
     import torch
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -102,7 +102,7 @@ def run_pair(detector: str, sam_model: str, sizes: list[int], models: Path) -> d
     node = PromptMask()
     base = dict(detector=detector, sam_model=sam_model, box_threshold=0.0, text_threshold=0.0, nms_iou=1.0,
                 max_objects=OBJECTS, mask_type="segment", grow=0, invert=False, stop_on_empty_mask=False,
-                background_colour="#FFFFFF", force_cpu=True)
+                background_colour="#FFFFFF", force_cpu=True, detector_resolution=resolution)
 
     def timed(**options) -> tuple[float, dict]:
         start = time.perf_counter()
@@ -140,21 +140,21 @@ def run_pair(detector: str, sam_model: str, sizes: list[int], models: Path) -> d
 # --- the table ---
 
 
-def table(rows: list[tuple[str, str, dict]], threads: int) -> str:
+def table(rows: list[tuple[str, str, int, dict]], threads: int) -> str:
     lines = [
         "# PromptMask benchmark",
         "",
         f"CPU, {threads} threads, torch {torch_version()}; full-size architectures with random weights (see "
         "bench/prompt_mask_bench.py). Seconds per image; 3 objects per image.",
         "",
-        "| detector | SAM model | px | first prompt | 2nd text prompt | 2nd prompt: boxes | 2nd prompt: points "
+        "| detector | detector input | SAM model | px | first prompt | 2nd text prompt | 2nd prompt: boxes | 2nd prompt: points "
         "| SAM alone (boxes, new image) | loading both models | cached model | peak RSS | machine load |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for detector, sam_model, r in rows:
+    for detector, sam_model, resolution, r in rows:
         for size, t in r["sizes"].items():
             lines.append(
-                f"| {detector} | {sam_model} | {size} | {t['first']:.2f} | {t['second_text']:.2f} "
+                f"| {detector} | {resolution} | {sam_model} | {size} | {t['first']:.2f} | {t['second_text']:.2f} "
                 f"| {t['second_boxes']:.3f} ({t['second_boxes'] / t['first']:.0%}) "
                 f"| {t['second_points']:.3f} ({t['second_points'] / t['first']:.0%}) | {t['sam_alone']:.2f} "
                 f"| {r['load_s']:.1f} | {r['cached_model_ms']:.1f} ms | {r['peak_rss_gb']:.2f} GB "
@@ -184,13 +184,15 @@ PAIRS = [
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="the default pair only")
-    parser.add_argument("--pair", help=argparse.SUPPRESS)  # internal: detector,sam_model,models_dir,sizes
+    parser.add_argument("--detector-resolutions", nargs="*", type=int, default=[512],
+                        help="short sides Grounding DINO sees (the node's detector_resolution; 512 is its default)")
+    parser.add_argument("--pair", help=argparse.SUPPRESS)  # internal: detector,sam_model,models_dir,sizes,resolution
     args = parser.parse_args()
     import torch
 
     if args.pair:
-        detector, sam_model, models, sizes = args.pair.split(",", 3)
-        result = run_pair(detector, sam_model, [int(s) for s in sizes.split("+")], Path(models))
+        detector, sam_model, models, sizes, resolution = args.pair.split(",", 4)
+        result = run_pair(detector, sam_model, [int(s) for s in sizes.split("+")], Path(models), int(resolution))
         print("RESULT " + json.dumps(result))
         return
     pairs = PAIRS[:1] if args.quick else PAIRS
@@ -201,16 +203,16 @@ def main() -> None:
         for name in dict.fromkeys(n for pair in pairs for n in pair):
             build(name, models)
         env = dict(os.environ, MASKFORGE_MODELS_DIR=str(models), HF_HUB_OFFLINE="1")
-        for detector, sam_model in pairs:
+        for (detector, sam_model), resolution in [(p, r) for p in pairs for r in args.detector_resolutions]:
             out = subprocess.run([sys.executable, "-m", "bench.prompt_mask_bench", "--pair",
-                                  f"{detector},{sam_model},{models},{'+'.join(map(str, sizes))}"],
+                                  f"{detector},{sam_model},{models},{'+'.join(map(str, sizes))},{resolution}"],
                                  capture_output=True, text=True, env=env, cwd=Path(__file__).resolve().parents[1])
             line = next((l for l in out.stdout.splitlines() if l.startswith("RESULT ")), None)
             if line is None:
                 sys.exit(f"{detector} + {sam_model} failed:\n{out.stderr[-3000:]}")
             r = json.loads(line[7:])
             r["sizes"] = {int(k): v for k, v in r["sizes"].items()}
-            rows.append((detector, sam_model, r))
+            rows.append((detector, sam_model, resolution, r))
     text = table(rows, torch.get_num_threads())
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(text)

@@ -106,6 +106,7 @@ def detect(
     text_threshold: float,
     nms_iou: float,
     max_objects: int,
+    resolution: int = 800,
 ) -> Detections:
     """Boxes in ``image`` (``[H,W,3]`` in 0..1) for ``phrases``.
 
@@ -113,14 +114,16 @@ def detect(
     ``box_threshold`` or less are dropped. Its phrase is the prompt phrase with the most probable word,
     and its label the words of that phrase scoring above ``text_threshold`` (as in Grounding DINO's
     own demo); a box with no such word is dropped. Overlapping boxes (IoU above ``nms_iou``, whatever
-    their phrase) keep only the best; then the best ``max_objects`` (0 = all) remain.
+    their phrase) keep only the best; then the best ``max_objects`` (0 = all) remain. The model sees
+    the image with its short side at ``resolution`` (800 is the checkpoints' own setting).
     """
     from PIL import Image
 
     h, w = image.shape[:2]
     text = ". ".join(phrases) + "."
     pil = Image.fromarray((image.cpu().numpy() * 255.0 + 0.5).clip(0, 255).astype(np.uint8))
-    inputs = processor(images=pil, text=text, return_tensors="pt", input_data_format="channels_last")
+    size = {"shortest_edge": resolution, "longest_edge": resolution * 5 // 3}  # the checkpoints' 800:1333
+    inputs = processor(images=pil, text=text, return_tensors="pt", input_data_format="channels_last", size=size)
     limit = model.config.max_text_len
     if inputs["input_ids"].shape[1] > limit:
         raise PromptTooLong(f"the prompt is {inputs['input_ids'].shape[1]} tokens long; Grounding DINO reads at most "

@@ -61,9 +61,10 @@ class LabelMask:
                                  "tooltip": "Grow each mask by this many pixels (round corners); negative shrinks."}),
                 "invert": ("BOOLEAN", {"default": False,
                                        "tooltip": "Invert the masks: everything except the labels."}),
-                "resolution": ("INT", {"default": 512, "min": 64, "max": 2048, "step": 32,
-                                       "tooltip": "The short side the model sees, in pixels (the ADE20K models were "
-                                                  "trained at 512). Higher finds smaller things but costs time; the "
+                "resolution": ("INT", {"default": 384, "min": 64, "max": 2048, "step": 32,
+                                       "tooltip": "The short side the model sees, in pixels. The ADE20K models were "
+                                                  "trained at 512, which finds smaller things; 384 takes half the "
+                                                  "time (1.5 s vs 3 s for Mask2Former Swin-T on a 2-core CPU). The "
                                                   "masks are always at the image's full size. With tiled, the "
                                                   "window size."}),
                 "tiled": ("BOOLEAN", {"default": False,

@@ -84,6 +84,10 @@ class PromptMask:
                 "background_colour": ("STRING", {"default": "#FFFFFF", "tooltip":
                                                  "The colour where the cutout's mask is 0, #RRGGBB."}),
                 "force_cpu": ("BOOLEAN", {"default": False, "tooltip": "Run the models on the CPU even when a GPU is available."}),
+                "detector_resolution": ("INT", {"default": 512, "min": 256, "max": 1344, "step": 32, "tooltip":
+                                                "The short side Grounding DINO sees. It was trained at 480-800; 800 "
+                                                "finds smaller objects but takes about 3x as long as 512 (12 s vs "
+                                                "4 s on a 2-core CPU). Masks are always made at full size."}),
             },
             "optional": {
                 "boxes": ("STRING", {"forceInput": True, "tooltip":
@@ -98,7 +102,8 @@ class PromptMask:
         }
 
     def run(self, image, detector, sam_model, prompt, box_threshold, text_threshold, nms_iou, max_objects,
-            mask_type, grow, invert, stop_on_empty_mask, background_colour, force_cpu, boxes=None, points=None):
+            mask_type, grow, invert, stop_on_empty_mask, background_colour, force_cpu, detector_resolution,
+            boxes=None, points=None):
         images = check_image(NODE, "image", image)
         count, h, w = images.shape[:3]
         try:
@@ -137,7 +142,7 @@ class PromptMask:
                 elif phrases:
                     try:
                         found = grounding_dino.detect(*detector_payload, images[i], phrases, box_threshold,
-                                                      text_threshold, nms_iou, max_objects)
+                                                      text_threshold, nms_iou, max_objects, detector_resolution)
                     except grounding_dino.PromptTooLong as exc:
                         raise MaskForgeError(NODE, str(exc), "prompt") from None
                 else:

@@ -23,7 +23,8 @@ class FakeModel(torch.nn.Module):
         self.config = SimpleNamespace(max_text_len=256)
         self.probs, self.boxes = torch.tensor(probs), torch.tensor(boxes)
 
-    def forward(self, input_ids, **_):
+    def forward(self, input_ids, pixel_values=None, **_):
+        self.seen = pixel_values
         logits = torch.full((1, len(self.probs), 256), -float("inf"))
         logits[0, :, : self.probs.shape[1]] = torch.logit(self.probs)
         assert input_ids.shape[1] == self.probs.shape[1]
@@ -47,6 +48,19 @@ def fake_detect(detector, **overrides):
     options = dict(box_threshold=0.3, text_threshold=0.25, nms_iou=0.5, max_objects=0) | overrides
     model = FakeModel(PROBS, BOXES)
     return grounding_dino.detect(model, detector[1], torch.rand(50, 100, 3), ["white sofa", "lamp"], **options)
+
+
+@pytest.mark.parametrize("resolution", [320, 800])
+def test_detector_resolution_sets_the_short_side_the_model_sees(detector, resolution):
+    model = FakeModel(PROBS, BOXES)
+    for height, width in ((300, 400), (300, 1000)):
+        grounding_dino.detect(model, detector[1], torch.rand(height, width, 3), ["white sofa", "lamp"], 0.3, 0.25,
+                              0.5, 0, resolution=resolution)
+        short, long = model.seen.shape[-2:]
+        if width / height < 5 / 3:
+            assert short == resolution
+        else:  # the long side is capped at 5/3 of the short one, as the checkpoints' 800:1333
+            assert long == resolution * 5 // 3 and short < resolution
 
 
 def test_split_phrases_lowercases_and_drops_empty_and_repeated_phrases():

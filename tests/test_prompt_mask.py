@@ -23,7 +23,7 @@ def models(models_dir):
 def run(image, **options):
     args = dict(detector="grounding-dino-tiny", sam_model="sam2.1-hiera-tiny", prompt="white sofa. lamp",
                 box_threshold=0.3, text_threshold=0.25, nms_iou=0.5, max_objects=0, mask_type="segment", grow=0,
-                invert=False, stop_on_empty_mask=False, background_colour="#FFFFFF", force_cpu=True) | options
+                invert=False, stop_on_empty_mask=False, background_colour="#FFFFFF", force_cpu=True, detector_resolution=512) | options
     mask, per_object, report, preview, cutout = PromptMask().run(image, **args)
     return mask, per_object, json.loads(report), preview, cutout
 
