@@ -1,11 +1,10 @@
-import os
 import socket
 
 import pytest
 
 from tools.pack import load_pack
 
-pytest_plugins = ["tests.fake_comfyui"]  # the fake_comfyui fixture
+pytest_plugins = ["tests.fake_comfyui", "tests.remote_standin"]  # the fake_comfyui and standin fixtures
 
 # Every test sees the pack as `maskforge`, loaded by path as ComfyUI loads it.
 load_pack()

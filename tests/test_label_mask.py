@@ -10,7 +10,6 @@ from maskforge.errors import MaskForgeError
 from maskforge.labels import index_of
 from maskforge.models import management, segmentation
 from maskforge.nodes.label_mask import LabelMask, label_colours
-from tests.fake_comfyui import fake_comfyui  # noqa: F401  (fixture)
 from tests.tiny_ade_models import MASK2FORMER, SEGFORMER, install
 
 DEFAULTS = dict(model=SEGFORMER, labels="wall|floor", on_missing="empty mask", grow=0, invert=False, resolution=64,

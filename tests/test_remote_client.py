@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from remote_standin import KEYS, Reply, half_mask_png, standin  # noqa: F401 (fixture)
+from tests.remote_standin import KEYS, Reply, half_mask_png
 
 from maskforge.errors import MaskForgeError
 from maskforge.remote import client as remote_client

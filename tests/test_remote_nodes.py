@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from remote_standin import KEYS, Reply, standin  # noqa: F401 (fixture)
+from tests.remote_standin import KEYS, Reply
 
 import maskforge
 from maskforge import comfy_adapter
@@ -150,7 +150,7 @@ def test_homedesigns_sends_bed_with_the_documented_trailing_space_first(standin)
 def test_homedesigns_spelling_of_every_label_is_on_the_documented_list():
     from maskforge.labels import ADE20K_LABELS
     from maskforge.remote.homedesigns import labels_field
-    from remote_standin import HOMEDESIGNS_OBJECTS
+    from tests.remote_standin import HOMEDESIGNS_OBJECTS
 
     assert set(labels_field("N", "|".join(ADE20K_LABELS)).split("|")) == HOMEDESIGNS_OBJECTS
 
