@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import colorsys
-
 import numpy as np
 import torch
 
 from .. import comfy_adapter, ops
+from ..ops.annotate import default_font, palette
 from ..errors import MaskForgeError
 from ..labels import index_of, parse_labels
 from ..models import management, segmentation, weights
@@ -116,17 +115,12 @@ def _raise_if_missing(found: torch.Tensor, wanted: list[str]) -> None:
                                        "empty mask instead", "labels")
 
 
-def label_colours(count: int) -> list[tuple[int, int, int]]:
-    """Distinct bright colours, one per label, spaced by the golden angle in hue."""
-    return [tuple(round(c * 255) for c in colorsys.hsv_to_rgb((i * 0.618034) % 1.0, 0.8, 1.0)) for i in range(count)]
-
-
 def _preview(image: torch.Tensor, found: torch.Tensor, wanted: list[str]) -> torch.Tensor:
     """The image with each label tinted in its colour and a legend (colour, label, share of the image)."""
-    from PIL import Image, ImageDraw, ImageFont
+    from PIL import Image, ImageDraw
 
     height, width = image.shape[:2]
-    colours = label_colours(len(wanted))
+    colours = palette(len(wanted))
     out = image.cpu().clone()
     for mask, colour in zip(found, colours):
         tint = torch.tensor(colour, dtype=out.dtype) / 255.0
@@ -134,10 +128,7 @@ def _preview(image: torch.Tensor, found: torch.Tensor, wanted: list[str]) -> tor
     picture = Image.fromarray((out.numpy() * 255.0 + 0.5).astype(np.uint8))
     draw = ImageDraw.Draw(picture, "RGBA")
     size = max(10, min(32, min(height, width) // 24))
-    try:
-        font = ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1 has one bitmap size
-        font = ImageFont.load_default()
+    font = default_font(size)
     shares = found.flatten(1).float().mean(1).tolist()
     lines = [f"{label}  {share * 100:.1f}%" if share else f"{label}  (not found)" for label, share in zip(wanted, shares)]
     pad, line = max(2, size // 3), size + max(2, size // 3)

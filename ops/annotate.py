@@ -36,7 +36,7 @@ def annotate(
     h, w = out.shape[:2]
     draw = ImageDraw.Draw(canvas)
     line = max(1, round(min(h, w) / 300))
-    font = _font(max(10, round(min(h, w) / 40)))
+    font = default_font(max(10, round(min(h, w) / 40)))
     for box, caption, colour in zip(boxes.tolist(), captions, colours):
         x0, y0, x1, y1 = box
         draw.rectangle((x0, y0, max(x0, x1 - 1), max(y0, y1 - 1)), outline=colour, width=line)
@@ -49,7 +49,8 @@ def annotate(
     return torch.from_numpy(np.asarray(canvas, dtype=np.float32) / 255.0)
 
 
-def _font(size: int):
+def default_font(size: int):
+    """PIL's own font at ``size`` px where Pillow can scale it, else its one bitmap size."""
     try:
         return ImageFont.load_default(size=size)  # scalable since Pillow 10.1
     except TypeError:

@@ -9,7 +9,8 @@ import maskforge
 from maskforge.errors import MaskForgeError
 from maskforge.labels import index_of
 from maskforge.models import management, segmentation
-from maskforge.nodes.label_mask import LabelMask, label_colours
+from maskforge.nodes.label_mask import LabelMask
+from maskforge.ops.annotate import palette
 from tests.tiny_ade_models import MASK2FORMER, SEGFORMER, install
 
 DEFAULTS = dict(model=SEGFORMER, labels="wall|floor", on_missing="empty mask", grow=0, invert=False, resolution=64,
@@ -131,7 +132,7 @@ def test_grow_widens_each_label_by_the_given_pixels(colour_model):
 def test_preview_tints_labels_and_draws_a_legend(colour_model):
     image = halves(128, 256)
     _, _, preview = run(image, labels="wall|floor")
-    wall_colour, floor_colour = (torch.tensor(c) / 255.0 for c in label_colours(2))
+    wall_colour, floor_colour = (torch.tensor(c) / 255.0 for c in palette(2))
     middle_left, middle_right = preview[0, 100, 60], preview[0, 100, 200]
     assert torch.allclose(middle_left, image[0, 100, 60] * 0.4 + wall_colour * 0.6, atol=1 / 255)
     assert torch.allclose(middle_right, image[0, 100, 200] * 0.4 + floor_colour * 0.6, atol=1 / 255)
