@@ -11,10 +11,10 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ..ops.boxes import clip_boxes, nms
+from ..ops.convert import to_uint8
 
 
 class PromptTooLong(ValueError):
@@ -121,7 +121,7 @@ def detect(
 
     h, w = image.shape[:2]
     text = ". ".join(phrases) + "."
-    pil = Image.fromarray((image.cpu().numpy() * 255.0 + 0.5).clip(0, 255).astype(np.uint8))
+    pil = Image.fromarray(to_uint8(image))
     size = {"shortest_edge": resolution, "longest_edge": resolution * 5 // 3}  # the checkpoints' 800:1333
     inputs = processor(images=pil, text=text, return_tensors="pt", input_data_format="channels_last", size=size)
     limit = model.config.max_text_len

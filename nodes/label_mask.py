@@ -125,7 +125,7 @@ def _preview(image: torch.Tensor, found: torch.Tensor, wanted: list[str]) -> tor
     for mask, colour in zip(found, colours):
         tint = torch.tensor(colour, dtype=out.dtype) / 255.0
         out[mask] = out[mask] * 0.4 + tint * 0.6
-    picture = Image.fromarray((out.numpy() * 255.0 + 0.5).astype(np.uint8))
+    picture = Image.fromarray(ops.to_uint8(out))
     draw = ImageDraw.Draw(picture, "RGBA")
     size = max(10, min(32, min(height, width) // 24))
     font = default_font(size)

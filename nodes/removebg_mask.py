@@ -93,7 +93,7 @@ class RemoveBGMask:
         bar = comfy_adapter.progress_bar(len(pixels))
         for item in pixels:
             comfy_adapter.throw_if_interrupted()
-            rgb = np.rint(item * 255.0).astype(np.uint8)
+            rgb = ops.to_uint8(item)
             alpha, foreground = rembg_backend.predict_alpha(
                 libs, session, rgb, post_process=post_process_mask, alpha_matting=alpha_matting,
                 foreground_threshold=alpha_matting_foreground_threshold,

@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from .convert import to_uint8
+
 
 def palette(count: int) -> list[tuple[int, int, int]]:
     """``count`` well-separated bright colours (golden-ratio hue steps), the same for the same index every time."""
@@ -32,7 +34,7 @@ def annotate(
     for mask, colour in zip(masks.cpu(), colours):
         alpha = (mask.float() * tint).unsqueeze(-1)
         out = out * (1 - alpha) + torch.tensor(colour, dtype=torch.float32) / 255.0 * alpha
-    canvas = Image.fromarray((out.numpy() * 255.0 + 0.5).clip(0, 255).astype(np.uint8))
+    canvas = Image.fromarray(to_uint8(out))
     h, w = out.shape[:2]
     draw = ImageDraw.Draw(canvas)
     line = max(1, round(min(h, w) / 300))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from .shapes import as_bhw, as_bhwc
@@ -24,6 +25,14 @@ def image_to_mask(image: torch.Tensor, channel: str = "luminance") -> torch.Tens
 def mask_to_image(mask: torch.Tensor) -> torch.Tensor:
     """A grey ``[B,H,W,3]`` image of the mask (white = 1)."""
     return as_bhw(mask).unsqueeze(-1).expand(-1, -1, -1, 3).contiguous()
+
+
+def to_uint8(pixels: torch.Tensor | np.ndarray) -> np.ndarray:
+    """Float pixels in 0..1 (a tensor or an array, any shape) as 8-bit values, rounded; out-of-range values clip."""
+    array = pixels.detach().cpu().float().numpy() if isinstance(pixels, torch.Tensor) else pixels
+    scaled = np.multiply(array, 255.0, dtype=np.float32)
+    np.clip(scaled, 0.0, 255.0, out=scaled)
+    return np.rint(scaled, out=scaled).astype(np.uint8)
 
 
 def resize_mask(mask: torch.Tensor, height: int, width: int) -> torch.Tensor:

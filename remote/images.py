@@ -10,7 +10,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import MaskForgeError
-from ..ops import resize_mask
+from ..ops import resize_mask, to_uint8
 
 UPLOAD_FORMATS = ("png", "jpeg")  # png is lossless; jpeg is several times smaller for photos
 MIME = {"png": "image/png", "jpeg": "image/jpeg"}
@@ -19,7 +19,7 @@ JPEG_QUALITY = 95
 
 def encode_image(image: torch.Tensor, fmt: str = "png") -> bytes:
     """One ``[H,W,3]`` IMAGE (0..1) as PNG or JPEG bytes."""
-    pixels = (image.detach().cpu().float().clamp(0.0, 1.0) * 255.0).round().to(torch.uint8).numpy()
+    pixels = to_uint8(image)
     out = io.BytesIO()
     if fmt == "png":
         Image.fromarray(pixels, "RGB").save(out, "PNG", compress_level=4)  # 4: near-smallest, much faster than 9

@@ -54,3 +54,11 @@ def test_as_bhw_rejects_other_shapes():
     with pytest.raises(ValueError, match=r"\[B,H,W\]"):
         ops.as_bhw(torch.zeros(2, 3, 4, 5))
     assert ops.nonempty(torch.zeros(0, 4, 5), 4, 5).shape == (1, 4, 5)
+
+
+def test_to_uint8_rounds_and_clips_tensors_and_arrays():
+    values = [-0.2, 0.0, 0.5 / 255, 1.4 / 255, 0.5, 1.0, 1.3]
+    expected = [0, 0, 0, 1, 128, 255, 255]  # 127.5 rounds to the even 128
+    assert ops.to_uint8(torch.tensor(values)).tolist() == expected
+    assert ops.to_uint8(torch.tensor(values).numpy()).tolist() == expected
+    assert ops.to_uint8(torch.rand(2, 3, 3)).dtype.name == "uint8"
