@@ -6,7 +6,7 @@ import torch
 
 from .. import comfy_adapter
 from ..errors import MaskForgeError
-from ..ops import nonempty, resize_mask
+from ..ops import hex_to_rgb, nonempty, resize_mask
 
 
 def _check_tensor(node: str, name: str, value) -> torch.Tensor:
@@ -53,6 +53,14 @@ def check_mask(node: str, name: str, mask) -> torch.Tensor:
     if mask.shape[1] == 0 or mask.shape[2] == 0:
         raise MaskForgeError(node, f"the mask has no pixels (shape {list(mask.shape)})", name)
     return mask.float().clamp(0.0, 1.0)
+
+
+def check_colour(node: str, name: str, text: str) -> tuple[float, float, float]:
+    """A ``#RRGGBB`` widget as floats in 0..1."""
+    try:
+        return hex_to_rgb(text)
+    except ValueError as exc:
+        raise MaskForgeError(node, str(exc), name) from None
 
 
 def batch_size(node: str, **sizes: int) -> int:

@@ -13,7 +13,7 @@ from ..models import grounding_dino, management, sam, weights
 from ..models.registry import REGISTRY
 from ..ops.annotate import annotate, palette
 from ..ops.boxes import clip_boxes, fill_boxes
-from .inputs import check_image, image_output, mask_output
+from .inputs import check_colour, check_image, image_output, mask_output
 
 NODE = "PromptMask"
 DETECTOR_DEFAULT = "grounding-dino-tiny"
@@ -106,10 +106,7 @@ class PromptMask:
             boxes=None, points=None):
         images = check_image(NODE, "image", image)
         count, h, w = images.shape[:3]
-        try:
-            colour = ops.hex_to_rgb(background_colour)
-        except ValueError as exc:
-            raise MaskForgeError(NODE, str(exc), "background_colour") from None
+        colour = check_colour(NODE, "background_colour", background_colour)
         given = parse_boxes(boxes, count, h, w) if boxes and boxes.strip() else None
         point_xy, point_labels = parse_points(points) if points and points.strip() else (None, None)
         phrases = grounding_dino.split_phrases(prompt)

@@ -15,7 +15,7 @@ from ..errors import MaskForgeError
 from ..remote import homedesigns, keys, modelslab, segmind
 from ..remote.client import Client
 from ..remote.images import UPLOAD_FORMATS
-from .inputs import check_image, image_output, mask_output
+from .inputs import check_colour, check_image, image_output, mask_output
 
 CATEGORY = "MaskForge/remote"
 SEED_MAX = 999_999_999_999_999  # Segmind's documented range
@@ -213,10 +213,7 @@ class ModelsLabRemoveBGMask:
             alpha_matting_erode_size, post_process_mask, inverse_mask, service_seed, max_wait_s,
             cutout_background, upload_format):
         images = check_image(self.NODE, "image", image)
-        try:
-            background = ops.hex_to_rgb(cutout_background)
-        except ValueError as exc:
-            raise MaskForgeError(self.NODE, str(exc), "cutout_background") from None
+        background = check_colour(self.NODE, "cutout_background", cutout_background)
         options = {
             "alpha_matting": alpha_matting,
             "alpha_matting_foreground_threshold": alpha_matting_foreground_threshold,

@@ -6,10 +6,9 @@ import numpy as np
 import torch
 
 from .. import comfy_adapter, ops
-from ..errors import MaskForgeError
 from ..models import rembg_backend, weights
 from ..models.registry import REGISTRY
-from .inputs import check_image, image_output, mask_output
+from .inputs import check_colour, check_image, image_output, mask_output
 
 NODE = "RemoveBGMask"
 FOLDER = "rembg"
@@ -76,10 +75,7 @@ class RemoveBGMask:
     def run(self, image, model, alpha_matting, alpha_matting_foreground_threshold, alpha_matting_background_threshold,
             alpha_matting_erode_size, post_process_mask, cutout_background, custom_model_family, force_cpu):
         images = check_image(NODE, "image", image)
-        try:
-            colour = ops.hex_to_rgb(cutout_background)
-        except ValueError as exc:
-            raise MaskForgeError(NODE, str(exc), "cutout_background") from None
+        colour = check_colour(NODE, "cutout_background", cutout_background)
         libs = rembg_backend.libraries(NODE)
         path = weights.resolve(NODE, model, (".onnx",), folders=(FOLDER,))
         device = comfy_adapter.torch_device()

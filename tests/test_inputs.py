@@ -69,3 +69,9 @@ def test_batch_sizes_must_match_or_be_one():
 def test_mask_output_is_never_empty():
     out = inputs.mask_output(torch.zeros(0, 4, 6), 4, 6)
     assert out.shape == (1, 4, 6) and out.dtype == torch.float32
+
+
+def test_check_colour_names_the_node_and_input():
+    assert inputs.check_colour("N", "colour", "#FF0000") == (1.0, 0.0, 0.0)
+    with pytest.raises(MaskForgeError, match="PromptMask: background_colour: colour 'red' is not #RRGGBB"):
+        inputs.check_colour("PromptMask", "background_colour", "red")
