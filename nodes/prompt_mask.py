@@ -10,9 +10,10 @@ import torch
 from .. import comfy_adapter, ops
 from ..errors import MaskForgeError
 from ..models import grounding_dino, management, sam, weights
+from ..models.outline import outline_objects
 from ..models.registry import REGISTRY
 from ..ops.annotate import annotate, palette
-from ..ops.boxes import clip_boxes, fill_boxes
+from ..ops.boxes import clip_boxes
 from .inputs import check_colour, check_image, image_output, mask_output
 
 NODE = "PromptMask"
@@ -144,8 +145,8 @@ class PromptMask:
                         raise MaskForgeError(NODE, str(exc), "prompt") from None
                 else:
                     found = grounding_dino.Detections()
-                image_objects, image_masks = _outline(sam_model_on_device, sam_key, images[i], found,
-                                                      point_xy, point_labels, mask_type == "box")
+                image_objects, image_masks = outline_objects(sam_model_on_device, sam_key, images[i], found,
+                                                             point_xy, point_labels, mask_type == "box")
                 if stop_on_empty_mask and not image_objects:
                     where = f"image {i + 1} of {count}" if count > 1 else "the image"
                     raise MaskForgeError(NODE, f"nothing found in {where} (stop_on_empty_mask is on); lower "
@@ -181,39 +182,6 @@ def _load_sam(path):
         return sam.load(path)
     except sam.SamLoadError as exc:
         raise MaskForgeError(NODE, str(exc), "sam_model") from None
-
-
-def _outline(model, key, image, found, point_xy, point_labels, box_mode):
-    """The objects of one image (dicts without the image index) and their masks ``[N,H,W]``."""
-    h, w = image.shape[:2]
-    if box_mode:
-        masks = fill_boxes(found.boxes, h, w)
-        scores = [None] * len(found)
-    elif len(found) == 0 and point_xy is None:
-        return [], torch.zeros((0, h, w))
-    else:
-        embedding = sam.embed(model, image, key)
-        boxes = found.boxes if len(found) else None
-        hard, iou = sam.segment(model, embedding, boxes, point_xy, point_labels)
-        masks, scores = hard.float(), iou.tolist()
-    objects = []
-    for k in range(masks.shape[0]):
-        if len(found):
-            box, phrase, label, score = found.boxes[k].tolist(), found.phrases[k], found.labels[k], float(found.scores[k])
-        else:  # one object from the points alone: its box is the mask's extent
-            box, phrase, label, score = _extent(masks[k]), "points", "points", scores[k]
-        entry = {"phrase": phrase, "label": label, "score": round(score, 4), "box": [round(v, 1) for v in box]}
-        if scores[k] is not None:
-            entry["mask_score"] = round(scores[k], 4)  # SAM's own estimate of the mask's IoU
-        objects.append(entry)
-    return objects, masks
-
-
-def _extent(mask: torch.Tensor) -> list[float]:
-    ys, xs = torch.nonzero(mask > 0.5, as_tuple=True)
-    if ys.numel() == 0:
-        return [0.0, 0.0, 0.0, 0.0]
-    return [float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)]
 
 
 # --- the optional JSON inputs ---
