@@ -13,7 +13,7 @@ from maskforge.nodes.mask_nodes import GrowInvertMask
 from tools.demo import sample_scene
 from tools.example_workflows import FOLDER, WORKFLOWS
 from tools.workflow_previews import run_workflow
-from tools.workflow_schema import CORE_NODES, CURRENT, OLDEST, check_workflow, core, signatures
+from tools.workflow_schema import CORE_NODES, CURRENT, OLDEST, api_prompt, check_workflow, core, signatures
 
 PATHS = sorted(FOLDER.glob("*.json"))
 
@@ -175,3 +175,17 @@ def test_blue_mask_workflow_runs_and_saves_the_blue_mask():
     assert torch.allclose(inside, blue, atol=1 / 255)
     assert torch.equal(outside, torch.zeros(3))
     assert torch.equal(speck, torch.zeros(3))  # min_region_px removed the stray speck
+
+
+def test_api_prompt_has_the_running_nodes_widgets_by_name_and_links_by_slot():
+    workflow = load(FOLDER / "labelmask_local_or_remote.json")
+    sigs = signatures(WORKFLOWS["labelmask_local_or_remote"].core)
+    prompt = api_prompt(workflow, sigs)
+    by_type = {node["class_type"]: (key, node["inputs"]) for key, node in prompt.items()}
+    assert "MarkdownNote" not in by_type and "MaskForgeHomeDesignsCreateMask" not in by_type  # note, muted
+    image_id, image_inputs = by_type["LoadImage"]
+    assert image_inputs == {"image": "example.png"}  # the upload button's value is the frontend's own
+    label_id, label_inputs = by_type["MaskForgeLabelMask"]
+    assert label_inputs["labels"] == "sofa" and label_inputs["image"] == [image_id, 0]
+    _, switch_inputs = by_type["ComfySwitchNode"]
+    assert switch_inputs == {"switch": False, "on_false": [label_id, 0]}  # no link from the muted node

@@ -21,7 +21,7 @@ from PIL import Image, ImageDraw, ImageFont
 from tools.demo import sample_scene
 from tools.example_workflows import FOLDER, WORKFLOWS
 from tools.pack import load_pack
-from tools.workflow_schema import ACTIVE, OLDEST, signatures
+from tools.workflow_schema import ACTIVE, OLDEST, signatures, widget_values
 
 SIZE = (960, 540)
 BG, INK, DIM = (32, 34, 40), (235, 235, 235), (150, 154, 165)
@@ -55,7 +55,7 @@ def run_workflow(workflow: dict, image: torch.Tensor, mask: torch.Tensor) -> lis
             raise NotRunnable(node["type"])  # a core node of a later ComfyUI
         if sig.frontend_only or node.get("mode", ACTIVE) != ACTIVE:
             continue
-        kwargs = dict(zip([w.name for w in sig.widgets], _widget_values(node, sig)))
+        kwargs = widget_values(node, sig)
         for slot in node["inputs"]:
             if slot.get("link") is not None:
                 _, origin, origin_slot, *_ = links[slot["link"]]
@@ -70,17 +70,6 @@ def run_workflow(workflow: dict, image: torch.Tensor, mask: torch.Tensor) -> lis
         else:
             raise NotRunnable(node["type"])
     return saved
-
-
-def _widget_values(node: dict, sig) -> list:
-    """The saved values of the node's own widgets, without the frontend's extra ones."""
-    values = iter(node["widgets_values"])
-    out = []
-    for spec in sig.widgets:
-        out.append(next(values))
-        if spec.seed_control or spec.upload_button:
-            next(values)
-    return out
 
 
 def _font(size: int):

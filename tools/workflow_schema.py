@@ -237,3 +237,32 @@ def _link_problems(links: list, nodes: dict, sigs: dict[str, Signature]) -> list
         if "*" not in (made, link_type) and link_type != made:
             problems.append(f"{where}: saved as {link_type} but carries {made}")
     return problems
+
+
+def widget_values(node: dict, sig: Signature) -> dict:
+    """The node's own widget values by name, without the extra values the frontend saves."""
+    values = iter(node["widgets_values"])
+    named = {}
+    for spec in sig.widgets:
+        named[spec.name] = next(values)
+        if spec.seed_control or spec.upload_button:
+            next(values)
+    return named
+
+
+def api_prompt(workflow: dict, sigs: dict[str, Signature]) -> dict:
+    """``workflow`` (UI format) as the API prompt the frontend queues: the nodes that run, each with its
+    widget values and its links as ``[origin id, output slot]``; muted and note nodes are left out, as
+    are links from them."""
+    nodes = {n["id"]: n for n in workflow["nodes"]
+             if n.get("mode", ACTIVE) == ACTIVE and not sigs[n["type"]].frontend_only}
+    links = {link[0]: link for link in workflow["links"]}
+    prompt = {}
+    for node_id, node in nodes.items():
+        inputs = widget_values(node, sigs[node["type"]])
+        for slot in node.get("inputs", []):
+            link = links.get(slot.get("link"))
+            if link is not None and link[1] in nodes:
+                inputs[slot["name"]] = [str(link[1]), link[2]]
+        prompt[str(node_id)] = {"class_type": node["type"], "inputs": inputs}
+    return prompt
