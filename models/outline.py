@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from ..ops.boxes import fill_boxes
+from ..ops.boxes import fill_boxes, mask_extents
 from . import sam
 
 
@@ -31,16 +31,9 @@ def outline_objects(model, key, image, found, point_xy, point_labels, box_mode):
         if len(found):
             box, phrase, label, score = found.boxes[k].tolist(), found.phrases[k], found.labels[k], float(found.scores[k])
         else:  # one object from the points alone: its box is the mask's extent
-            box, phrase, label, score = _extent(masks[k]), "points", "points", scores[k]
+            box, phrase, label, score = mask_extents(masks[k : k + 1])[0].tolist(), "points", "points", scores[k]
         entry = {"phrase": phrase, "label": label, "score": round(score, 4), "box": [round(v, 1) for v in box]}
         if scores[k] is not None:
             entry["mask_score"] = round(scores[k], 4)  # SAM's own estimate of the mask's IoU
         objects.append(entry)
     return objects, masks
-
-
-def _extent(mask: torch.Tensor) -> list[float]:
-    ys, xs = torch.nonzero(mask > 0.5, as_tuple=True)
-    if ys.numel() == 0:
-        return [0.0, 0.0, 0.0, 0.0]
-    return [float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)]

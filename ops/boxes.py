@@ -1,4 +1,5 @@
-"""Boxes as ``[N,4]`` float tensors of pixel corners ``x0, y0, x1, y1``: overlap, suppression, clipping, filling."""
+"""Boxes as ``[N,4]`` float tensors of pixel corners ``x0, y0, x1, y1``: overlap, suppression, clipping, filling,
+and ComfyUI's ``BOUNDING_BOX`` dicts (``{x, y, width, height}`` in pixels, optional ``score`` and ``label``)."""
 
 from __future__ import annotations
 
@@ -48,3 +49,34 @@ def fill_boxes(boxes: torch.Tensor, height: int, width: int) -> torch.Tensor:
     inside_y = (ys[None, :] >= b[:, 1:2]) & (ys[None, :] <= b[:, 3:4])
     inside_x = (xs[None, :] >= b[:, 0:1]) & (xs[None, :] <= b[:, 2:3])
     return (inside_y[:, :, None] & inside_x[:, None, :]).float()
+
+
+def mask_extents(masks: torch.Tensor) -> torch.Tensor:
+    """``[N,4]`` corners of the smallest box holding each ``[N,H,W]`` mask's pixels above 0.5, in pixel edges
+    (a one-pixel mask at column 3 spans x 3..4); all zeros for an empty mask."""
+    on = masks > 0.5
+
+    def span(lines: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # [N,L] → first and one-past-last True
+        index = torch.arange(lines.shape[1], device=lines.device)
+        return torch.where(lines, index, lines.shape[1]).amin(1), torch.where(lines, index, -1).amax(1) + 1
+
+    (y0, y1), (x0, x1) = span(on.any(2)), span(on.any(1))
+    boxes = torch.stack([x0, y0, x1, y1], 1).float()
+    return torch.where(on.flatten(1).any(1)[:, None], boxes, torch.zeros_like(boxes))
+
+
+def inside_image(boxes: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """``[N]`` bool: which boxes overlap the image by some area (a box touching it only at an edge does not)."""
+    return (boxes[:, 0] < width) & (boxes[:, 1] < height) & (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
+
+
+def from_bounding_boxes(dicts: list[dict]) -> torch.Tensor:
+    """``[N,4]`` corners of ``BOUNDING_BOX`` dicts whose ``x``, ``y``, ``width`` and ``height`` are numbers."""
+    xywh = torch.tensor([[d["x"], d["y"], d["width"], d["height"]] for d in dicts], dtype=torch.float32).reshape(-1, 4)
+    return torch.cat([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], 1)
+
+
+def to_bounding_boxes(boxes: torch.Tensor, scores: list[float], labels: list[str]) -> list[dict]:
+    """``BOUNDING_BOX`` dicts of ``[N,4]`` corners, each with its score and label, as core's detectors give them."""
+    return [{"x": x0, "y": y0, "width": x1 - x0, "height": y1 - y0, "score": float(score), "label": label}
+            for (x0, y0, x1, y1), score, label in zip(boxes.tolist(), scores, labels)]
