@@ -148,7 +148,7 @@ class RemoveBGMaskTask(Task):
     NODE, NODE_KEY = "RemoveBGMask", "MaskForgeRemoveBGMask"
     PARAMS = ("model", "alpha_matting", "alpha_matting_foreground_threshold", "alpha_matting_background_threshold",
               "alpha_matting_erode_size", "post_process_mask", "custom_model_family", "force_cpu")
-    NOT_IN_BATCH = ("cutout_background",)
+    NOT_IN_BATCH = ("cutout_background", "resolution")  # resolution is for ComfyUI's own models, not in batch
     MODELS = ("model",)
 
     def __init__(self, params: dict):

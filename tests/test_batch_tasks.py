@@ -114,8 +114,8 @@ def test_prompt_mask_equals_the_node(models_dir, changes):
     params = dict(detector="grounding-dino-tiny", sam_model="sam2.1-hiera-tiny", prompt="white sofa. lamp",
                   box_threshold=0.0, text_threshold=0.0, nms_iou=0.5, max_objects=2, mask_type="segment", grow=0,
                   invert=False, stop_on_empty_mask=False, force_cpu=True, detector_resolution=512) | changes
-    node_mask, _, report, _, node_cutout = NODES["MaskForgePromptMask"]().run(image[None], background_colour="#FFFFFF",
-                                                                              **params)
+    outputs = NODES["MaskForgePromptMask"]().run(image[None], background_colour="#FFFFFF", **params)
+    node_mask, report, node_cutout = outputs[0], outputs[2], outputs[4]
     task = TASKS["PromptMask"](params)
     task.load()
     result = task(image)
