@@ -13,7 +13,8 @@ import uuid
 import numpy as np
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
-PNG_COMPRESSION = 4  # near-smallest, much faster than 9 (as the remote nodes' uploads)
+PNG_COMPRESSION = 4  # masks: near-smallest, much faster than 9 (as the remote nodes' uploads)
+PHOTO_COMPRESSION = 1  # photographic pixels (cut-outs): half the time of 4 for about 15% more bytes
 
 
 class Storage:
@@ -88,6 +89,12 @@ class Storage:
 
     def delete(self, name: str) -> None:
         self.fs.delete_file(self.path(name))
+
+    def prune(self, name: str) -> None:
+        """Removes the folder ``name`` if it is empty (a local one: an object store has no folders to leave)."""
+        if self.local:
+            with contextlib.suppress(OSError):
+                os.rmdir(self.path(name))
 
 
 def is_temporary(name: str) -> bool:
@@ -164,10 +171,10 @@ def decode(data: bytes, mode: str = "RGB") -> np.ndarray:
         raise ValueError(f"not a readable image ({type(exc).__name__}: {exc})") from None
 
 
-def png(pixels: np.ndarray) -> bytes:
+def png(pixels: np.ndarray, compression: int = PNG_COMPRESSION) -> bytes:
     """uint8 pixels (``H×W`` grey, ``H×W×3`` RGB or ``H×W×4`` RGBA) as PNG bytes."""
     from PIL import Image
 
     out = io.BytesIO()
-    Image.fromarray(pixels).save(out, "PNG", compress_level=PNG_COMPRESSION)
+    Image.fromarray(pixels).save(out, "PNG", compress_level=compression)
     return out.getvalue()

@@ -75,3 +75,4 @@ class Manifest:
         for chunk in self._chunks:
             self.storage.delete(chunk)
         self._chunks = []
+        self.storage.prune(JOURNAL)

@@ -106,7 +106,8 @@ def write_results(batch: dict, storage: files.Storage, kinds: tuple[str, ...], c
             try:
                 for kind in kinds:
                     target = f"{OUTPUT_FOLDERS[kind]}/{batch['key'][i]}"
-                    storage.write(target, files.png(np.asarray(batch[kind][i])))
+                    level = files.PHOTO_COMPRESSION if kind == "cutout" else files.PNG_COMPRESSION
+                    storage.write(target, files.png(np.asarray(batch[kind][i]), level))
                     written[kind] = target
             except Exception as exc:  # noqa: BLE001  (a write that fails is that image's failure)
                 error = describe(exc)
