@@ -140,7 +140,7 @@ def _add_run_options(sub) -> None:
                      help="The models folder (maskforge/, rembg/, sam2/, …); default: ComfyUI's models folder when "
                           "the pack is inside a ComfyUI tree, else $MASKFORGE_MODELS_DIR or the pack's models_local/.")
     run.add_argument("--actors", type=_bounded(int, 1, 10_000), metavar="N",
-                     help="Model replicas (default: one per GPU; one on a machine without GPUs).")
+                     help="Model replicas (default: one per GPU; without GPUs, one per machine).")
     run.add_argument("--gpus-per-actor", type=_bounded(float, 0.01, 64), default=1.0, metavar="G",
                      help="GPUs per replica (0.5 puts two replicas on each GPU; default: %(default)s).")
     run.add_argument("--cpus-per-actor", type=_bounded(float, 0.01, 4096), metavar="C",
@@ -196,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     except (MaskForgeError, pipeline.BatchError) as exc:
         print(f"batch: {exc}", file=sys.stderr)
         return EXIT_SETUP
+    except KeyboardInterrupt:  # before the images flowed: nothing was done
+        print("batch: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     print(report(args.node, summary))
     if summary.interrupted:
         return EXIT_INTERRUPTED

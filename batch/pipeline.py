@@ -28,6 +28,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import comfy_adapter
 from . import files
 from .manifest import MANIFEST, Manifest
 from .stages import MaskActor, read_images, write_results
@@ -49,7 +50,7 @@ class BatchError(Exception):
 def require_ray():
     try:
         import ray
-        import ray.data  # noqa: F401  (ray without the [data] extra has no ray.data)
+        import ray.data  # noqa: F401  (Ray without its [data] extra has no ray.data)
     except ImportError as exc:
         raise BatchError(f"{INSTALL} ({exc})") from None
     return ray
@@ -108,7 +109,7 @@ class Job:
     models_dir: str | None = None
     extensions: tuple[str, ...] = files.IMAGE_EXTENSIONS
     max_file_mb: float = 256.0
-    actors: int | None = None  # None: one per GPU, else one
+    actors: int | None = None  # None: one per GPU, else one per node
     gpus_per_actor: float = 1.0
     cpus_per_actor: float | None = None
     batch_size: int = 4
@@ -138,15 +139,18 @@ def is_done(record: dict, common: dict, kinds: tuple[str, ...], present: set[str
     return all(record.get("files", {}).get(kind) in present for kind in kinds)
 
 
-def resources_plan(job: Job, cluster: dict) -> dict:
-    """Actors, their resources and torch threads: one per GPU (``gpus_per_actor`` each) when the cluster has
-    GPUs and the node may use them; else ``actors`` CPU actors sharing the CPUs, less IO_RESERVE."""
-    gpus, cpus = cluster.get("GPU", 0), cluster.get("CPU", 1)
+def resources_plan(job: Job, nodes: list[dict]) -> dict:
+    """Actors, their resources and torch threads, from the resources of each node of the cluster. With GPUs
+    (and a node that may use them): one actor per GPU, ``gpus_per_actor`` each. Without: ``actors`` actors (one
+    per node by default) sharing the CPUs, each leaving IO_RESERVE of its node's CPUs to reading and writing."""
+    gpus = sum(node.get("GPU", 0) for node in nodes)
     if gpus and not job.params.get("force_cpu") and job.node != "GrowInvertMask":
         actors = job.actors or max(1, int(gpus // job.gpus_per_actor))
         return {"actors": actors, "num_gpus": job.gpus_per_actor, "num_cpus": job.cpus_per_actor or 1, "threads": None}
-    actors = job.actors or 1
-    per_actor = job.cpus_per_actor or max(IO_CPUS, (cpus - IO_RESERVE) / actors)
+    cpus = [node.get("CPU", 0) for node in nodes]
+    actors = job.actors or max(1, sum(c > 0 for c in cpus))
+    share = min((sum(cpus) - IO_RESERVE * len(cpus)) / actors, max(cpus) - IO_RESERVE)  # an actor fits one node
+    per_actor = job.cpus_per_actor or max(IO_CPUS, share)
     return {"actors": actors, "num_gpus": 0, "num_cpus": per_actor, "threads": max(1, math.ceil(per_actor))}
 
 
@@ -167,6 +171,8 @@ def run(job: Job) -> Summary:
         names = sorted(job.names) if job.names is not None else files.list_images(source, job.extensions, skip=output)
     except (ValueError, OSError) as exc:
         raise BatchError(f"cannot list the input {job.input}: {exc}") from None
+    if not names:
+        raise BatchError(f"no image files ({', '.join(job.extensions)}) in {job.input} or its sub-folders")
     keys = files.output_names(names)
 
     run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
@@ -186,27 +192,27 @@ def run(job: Job) -> Summary:
         manifest.fold()
         return summary
 
-    started = not ray.is_initialized()
-    if started:
-        start_ray(job.address)
-    plan = resources_plan(job, ray.cluster_resources())
-    rows = [{"name": name, "key": keys[name], "input": source.uri(name)} for name in todo]
-    dataset = (
-        ray.data.from_items(rows, override_num_blocks=min(MAX_INPUT_BLOCKS, math.ceil(len(rows) / job.batch_size)))
-        .map_batches(read_images, batch_size=job.batch_size, num_cpus=IO_CPUS,
-                     fn_kwargs={"storage": source, "mode": task_class.IMAGE_MODE,
-                                "max_bytes": int(job.max_file_mb * 1e6)})
-        .map_batches(MaskActor, batch_size=job.batch_size, compute=ray.data.ActorPoolStrategy(size=plan["actors"]),
-                     num_cpus=plan["num_cpus"], num_gpus=plan["num_gpus"],
-                     fn_constructor_kwargs={"node": job.node, "params": task.params, "cutout": job.cutout,
-                                            "blue_threshold": job.blue_threshold,
-                                            "models_dir": os.environ.get("MASKFORGE_MODELS_DIR", ""),
-                                            "threads": plan["threads"]})
-        .map_batches(write_results, batch_size=job.batch_size, num_cpus=IO_CPUS,
-                     fn_kwargs={"storage": output, "kinds": kinds, "common": common})
-    )
-    start = time.perf_counter()
+    started, start = False, time.perf_counter()
     try:
+        if not ray.is_initialized():
+            start_ray(job.address)
+            started = True
+        plan = resources_plan(job, [node["Resources"] for node in ray.nodes() if node["Alive"]])
+        rows = [{"name": name, "key": keys[name], "input": source.uri(name)} for name in todo]
+        dataset = (
+            ray.data.from_items(rows, override_num_blocks=min(MAX_INPUT_BLOCKS, math.ceil(len(rows) / job.batch_size)))
+            .map_batches(read_images, batch_size=job.batch_size, num_cpus=IO_CPUS,
+                         fn_kwargs={"storage": source, "mode": task_class.IMAGE_MODE,
+                                    "max_bytes": int(job.max_file_mb * 1e6)})
+            .map_batches(MaskActor, batch_size=job.batch_size, compute=ray.data.ActorPoolStrategy(size=plan["actors"]),
+                         num_cpus=plan["num_cpus"], num_gpus=plan["num_gpus"],
+                         fn_constructor_kwargs={"node": job.node, "params": task.params, "cutout": job.cutout,
+                                                "blue_threshold": job.blue_threshold,
+                                                "models_dir": str(comfy_adapter.models_dir()),
+                                                "threads": plan["threads"]})
+            .map_batches(write_results, batch_size=job.batch_size, num_cpus=IO_CPUS,
+                         fn_kwargs={"storage": output, "kinds": kinds, "common": common})
+        )
         for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
             for name, status, line in zip(batch["name"], batch["status"], batch["record"]):
                 manifest.add(str(name), str(line))

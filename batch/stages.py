@@ -42,7 +42,7 @@ def read_images(batch: dict, storage: files.Storage, mode: str, max_bytes: int) 
         try:
             images.append(files.decode(storage.read(name, max_bytes), mode))
             errors.append("")
-        except Exception as exc:  # noqa: BLE001  (one bad file is that image's failure, never the run's)
+        except Exception as exc:  # one bad file is that image's failure, never the run's
             images.append(empty)
             errors.append(describe(exc))
     return {**batch, "image": _objects(images), "error": np.array(errors, dtype=object)}
@@ -80,7 +80,7 @@ class MaskActor:
                     result = self.task(torch.from_numpy(np.array(image)).float() / 255.0)
                     pixels = render(result, self.cutout, self.blue_threshold)
                     found, coverage = result.found, float(result.mask.float().mean())
-                except Exception as exc:  # noqa: BLE001  (an image the model cannot take fails alone)
+                except Exception as exc:  # an image the model cannot take fails alone
                     errors[i] = describe(exc)
                 seconds = time.perf_counter() - start
             for kind, channels in (("mask", ()), ("cutout", (4 if self.cutout == "transparent" else 3,)),
@@ -109,7 +109,7 @@ def write_results(batch: dict, storage: files.Storage, kinds: tuple[str, ...], c
                     level = files.PHOTO_COMPRESSION if kind == "cutout" else files.PNG_COMPRESSION
                     storage.write(target, files.png(np.asarray(batch[kind][i]), level))
                     written[kind] = target
-            except Exception as exc:  # noqa: BLE001  (a write that fails is that image's failure)
+            except Exception as exc:  # a write that fails is that image's failure
                 error = describe(exc)
         status = "failed" if error else "ok"
         record = {"name": str(name), "input": str(batch["input"][i]), "status": status, "error": error or None,

@@ -56,3 +56,10 @@ def test_a_missing_model_is_reported_before_ray_starts(models_dir, tmp_path, cap
     assert code == cli.EXIT_SETUP
     err = capsys.readouterr().err
     assert "mask2former-swin-tiny-ade-semantic' is not installed" in err and str(models_dir / "maskforge") in err
+
+
+def test_an_input_without_images_is_a_clear_error(models_dir, tmp_path, capsys):
+    pytest.importorskip("ray")
+    (tmp_path / "notes.txt").write_text("no images here")
+    assert cli.main(["GrowInvertMask", "--input", str(tmp_path), "--output", str(tmp_path / "out")]) == cli.EXIT_SETUP
+    assert "no image files (.png, .jpg" in capsys.readouterr().err

@@ -48,15 +48,20 @@ def test_an_image_is_done_when_its_record_has_these_settings_and_its_files_are_t
 
 def test_actors_take_one_gpu_each_or_share_the_cpus_leaving_room_for_reading_and_writing():
     job = pipeline.Job(node="LabelMask", params={"force_cpu": False}, output="out")
-    gpu = pipeline.resources_plan(job, {"CPU": 64, "GPU": 8})
-    assert gpu == {"actors": 8, "num_gpus": 1.0, "num_cpus": 1, "threads": None}
+    gpu_nodes = [{"CPU": 32, "GPU": 4}, {"CPU": 32, "GPU": 4}]
+    assert pipeline.resources_plan(job, gpu_nodes) == {"actors": 8, "num_gpus": 1.0, "num_cpus": 1, "threads": None}
     job.gpus_per_actor = 0.5
-    assert pipeline.resources_plan(job, {"CPU": 64, "GPU": 8})["actors"] == 16
+    assert pipeline.resources_plan(job, gpu_nodes)["actors"] == 16
     job.params["force_cpu"] = True
-    assert pipeline.resources_plan(job, {"CPU": 2, "GPU": 8}) == {"actors": 1, "num_gpus": 0, "num_cpus": 1.5,
-                                                                  "threads": 2}
+    assert pipeline.resources_plan(job, [{"CPU": 2, "GPU": 1}]) == {"actors": 1, "num_gpus": 0, "num_cpus": 1.5,
+                                                                    "threads": 2}
     job.actors = 2
-    assert pipeline.resources_plan(job, {"CPU": 2}) == {"actors": 2, "num_gpus": 0, "num_cpus": 0.75, "threads": 1}
+    assert pipeline.resources_plan(job, [{"CPU": 2}]) == {"actors": 2, "num_gpus": 0, "num_cpus": 0.75, "threads": 1}
+    job.actors = None  # a CPU cluster: one actor per node, each fitting its node
+    assert pipeline.resources_plan(job, [{"CPU": 16}] * 3) == {"actors": 3, "num_gpus": 0, "num_cpus": 15.5,
+                                                               "threads": 16}
+    job.actors = 1
+    assert pipeline.resources_plan(job, [{"CPU": 16}] * 3)["num_cpus"] == 15.5
 
 
 def test_ray_workers_import_the_pack_by_path_without_running_its_init():
