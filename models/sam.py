@@ -4,9 +4,10 @@ The image goes through the heavy image encoder once; its embedding is kept (the 
 keyed by model and image content) so every box of the image, and a second prompt on the same image,
 costs only the light mask decoder. All boxes of an image go through the decoder in one batch.
 
-Pre- and post-processing are done here in plain torch rather than by SamProcessor/Sam2Processor:
-SAM 2's processor imports torchvision, and Meta's ``sam_vit_*.pth`` files come without processor files.
-The steps are the ones those processors perform.
+Pre- and post-processing are done here rather than by SamProcessor/Sam2Processor: SAM 2's processor
+imports torchvision, and Meta's ``sam_vit_*.pth`` files come without processor files. SAM's steps are
+those of transformers' SamProcessor with its PIL image processor (8-bit PIL resize, see ``pixels``);
+SAM 2.1's those of Meta's SAM2ImagePredictor (float resize).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from . import pixels
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 EMBEDDING_CACHE_SIZE = 4  # images; a SAM 2 embedding is about 16 MB, a SAM one 4 MB
@@ -31,7 +34,7 @@ class SamLoadError(ValueError):
 
 
 def family_of(model: torch.nn.Module) -> str:
-    return "sam2" if model.config.model_type == "sam2" else "sam"
+    return "sam" if model.config.model_type == "sam" else "sam2"  # a sam2_video folder loads as SAM 2 too
 
 
 # --- loading ---
@@ -58,7 +61,9 @@ def _load_hub(path: Path) -> torch.nn.Module:
     if not config_file.is_file():
         raise SamLoadError(f"{path} has no config.json")
     model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type")
-    classes = {"sam": SamModel, "sam2": Sam2Model}
+    # The published sam2.1-hiera-* folders say sam2_video (their weights hold the video memory too);
+    # the image model takes its own part of them.
+    classes = {"sam": SamModel, "sam2": Sam2Model, "sam2_video": Sam2Model}
     if model_type not in classes:
         raise SamLoadError(f"{path.name} is a '{model_type}' model, not SAM or SAM 2")
     return classes[model_type].from_pretrained(path, dtype=torch.float32, use_safetensors=True)
@@ -210,12 +215,14 @@ def preprocess(model, image: torch.Tensor) -> torch.Tensor:
     """``[H,W,3]`` in 0..1 → the normalised ``[1,3,S,S]`` input the image encoder expects."""
     size = _input_size(model)
     h, w = _resized_size(model, image.shape[0], image.shape[1])
-    x = image.permute(2, 0, 1).unsqueeze(0).float()
+    if family_of(model) == "sam":  # SamImageProcessor: 8-bit PIL resize, zeros after normalising, bottom and right
+        x = pixels.normalise(pixels.resize_8bit(image, h, w), IMAGENET_MEAN, IMAGENET_STD)
+        return F.pad(x, (0, size - w, 0, size - h))
+    x = image.permute(2, 0, 1).unsqueeze(0).float()  # SAM2Transforms: the float image, resized and normalised
     x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    x = (x - mean.to(x)) / std.to(x)
-    return F.pad(x, (0, size - w, 0, size - h))  # zeros after normalisation, bottom and right, as SamProcessor
+    return (x - mean.to(x)) / std.to(x)
 
 
 def embed(model, image: torch.Tensor, cache_key: str) -> Embedding:
@@ -240,10 +247,11 @@ def clear_cache() -> None:
 
 
 def _to_input_coords(model, xy: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Pixel coordinates (x, y pairs in the last dimension) → the model's input frame."""
+    """Pixel coordinates (x, y pairs in the last dimension) → the model's input frame (scaled in float64, as the
+    processors do, then float32)."""
     h, w = _resized_size(model, height, width)
-    scale = torch.tensor([w / width, h / height], dtype=torch.float32)
-    return (xy.float().reshape(*xy.shape[:-1], -1, 2) * scale).reshape(xy.shape)
+    scale = torch.tensor([w / width, h / height], dtype=torch.float64)
+    return (xy.double().reshape(*xy.shape[:-1], -1, 2) * scale).reshape(xy.shape).float()
 
 
 def segment(

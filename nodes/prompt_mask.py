@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contextlib import ExitStack, nullcontext
 
+import numpy as np
 import torch
 
 from .. import comfy_adapter
@@ -62,11 +63,12 @@ class PromptMask:
                                       "What to mask: phrases separated by dots, e.g. 'white sofa. lamp'. Leave empty "
                                       "when boxes or points are connected."}),
                 "box_threshold": ("FLOAT", {"default": 0.3, "min": 0.0, "max": 1.0, "step": 0.01, "tooltip":
-                                            "Keep boxes whose best word scores above this. Lower finds more (and more "
-                                            "false hits). Segmind's threshold / confidence_thresh."}),
+                                            "Keep boxes whose best token of the prompt scores above this, as in "
+                                            "Grounding DINO's own demo. Lower finds more (and more false hits). "
+                                            "Segmind's threshold / confidence_thresh."}),
                 "text_threshold": ("FLOAT", {"default": 0.25, "min": 0.0, "max": 1.0, "step": 0.01, "tooltip":
-                                             "A box's label is the words of its phrase scoring above this; a box "
-                                             "with no such word is dropped."}),
+                                             "A box's label is the words of its phrase scoring above this (the whole "
+                                             "phrase when none does). It drops no box."}),
                 "nms_iou": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0, "step": 0.01, "tooltip":
                                       "Of two boxes overlapping more than this (intersection over union), only the "
                                       "better is kept. Lower removes more overlaps; 1 keeps all. Segmind's iou_thresh."}),
@@ -209,7 +211,8 @@ def _outline(model, key, image, found, point_xy, point_labels, box_mode):
             box, phrase, label, score = found.boxes[k].tolist(), found.phrases[k], found.labels[k], float(found.scores[k])
         else:  # one object from the points alone: its box is the mask's extent
             box, phrase, label, score = mask_extents(masks[k : k + 1])[0].tolist(), "points", "points", scores[k]
-        entry = {"phrase": phrase, "label": label, "score": round(score, 4), "box": [round(v, 1) for v in box]}
+        # Boxes keep their float32 value (written shortest), so fed back as boxes they give the same masks.
+        entry = {"phrase": phrase, "label": label, "score": round(score, 4), "box": [float(str(v)) for v in np.float32(box)]}
         if scores[k] is not None:
             entry["mask_score"] = round(scores[k], 4)  # SAM's own estimate of the mask's IoU
         objects.append(entry)

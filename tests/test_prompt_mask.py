@@ -5,9 +5,10 @@ import torch
 
 import maskforge
 from maskforge.errors import MaskForgeError
-from maskforge.models import sam
+from maskforge.models import grounding_dino, sam, weights
 from maskforge.nodes.prompt_mask import PromptMask
 from tests import tiny_prompt_models as tiny
+from tests.photos import as_image, photo
 
 FIND_ALL = dict(box_threshold=0.0, text_threshold=0.0)
 FIND_NOTHING = dict(box_threshold=1.0, text_threshold=0.0)
@@ -106,11 +107,18 @@ def test_boxes_input_skips_detection(models):
     assert per_object.shape == (1, 12, 12) and mask[0].sum() == 0
 
 
-def test_objects_json_of_one_node_feeds_the_boxes_of_another(models):
-    image = torch.rand(1, 20, 20, 3)
-    _, _, first, _, _ = run(image, max_objects=2, **FIND_ALL)
-    _, _, second, _, _ = run(image, prompt="", boxes=json.dumps(first))
+def test_objects_json_fed_back_as_boxes_gives_the_same_boxes_and_masks(models):
+    """The boxes are written at float32 precision: the second node prompts SAM with the very same
+    numbers as the first (a box 0.05 px off can move a mask's edge)."""
+    image = as_image(photo("chelsea"))
+    _, first_masks, first, _, _ = run(image, max_objects=3, **FIND_ALL)
+    _, second_masks, second, _, _ = run(image, prompt="", boxes=json.dumps(first))
+    model, processor = grounding_dino.load(weights.resolve("PromptMask", "grounding-dino-tiny", folders=("grounding-dino",)))
+    found = grounding_dino.detect(model, processor, image[0], ["white sofa", "lamp"], 0.0, 0.0, 0.5, 3, 512)
+    written = torch.tensor([o["box"] for o in first["objects"]], dtype=torch.float32)
+    assert torch.equal(written, found.boxes)
     assert [o["box"] for o in second["objects"]] == [o["box"] for o in first["objects"]]
+    assert torch.equal(second_masks, first_masks)
 
 
 @pytest.mark.parametrize(("boxes", "message"), [

@@ -1,14 +1,17 @@
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 import maskforge
 from maskforge.errors import MaskForgeError
 from maskforge.nodes.removebg_mask import RemoveBGMask
+from tests.photos import as_image, photo
 from tests.tiny_rembg import square_image, write_model
 
 DEFAULTS = dict(model="u2net.onnx", alpha_matting=False, alpha_matting_foreground_threshold=240,
@@ -274,3 +277,28 @@ def test_the_new_inputs_are_optional_with_tooltips():
     assert optional["bg_removal_model"][0] == "BACKGROUND_REMOVAL"
     assert optional["resolution"][1]["default"] == 0
     assert all(spec[1].get("tooltip") for spec in optional.values())
+
+
+@pytest.mark.parametrize(("model", "family", "reference_session"), [
+    ("u2net.onnx", "u2net", "u2net_custom"), ("my_isnet.onnx", "isnet", "dis_custom")])
+@pytest.mark.parametrize("post_process_mask", [False, True])
+def test_the_subject_mask_is_rembgs_remove_on_a_photo(rembg_dir, tmp_path, monkeypatch, model, family,
+                                                      reference_session, post_process_mask):
+    """rembg's own ``remove(..., only_mask=True)`` on the same tiny ONNX file, bit for bit. Varied: the
+    brightness-to-subject model gives a mask with every grey level across the photo."""
+    from PIL import Image
+    from rembg import new_session, remove
+
+    pixels = photo("chelsea")
+    with monkeypatch.context() as env:  # rembg reads custom files only from its own home
+        home = tmp_path / "reference_home"
+        home.mkdir()
+        shutil.copy(rembg_dir / model, home / model)
+        env.setenv("U2NET_HOME", str(home))
+        env.setenv("REMBG_HOME", str(home))
+        session = new_session(reference_session, model_path=str(home / model))
+        expected = np.asarray(remove(Image.fromarray(pixels), session=session, only_mask=True,
+                                     post_process_mask=post_process_mask))
+    subject, _, _ = run(as_image(pixels), model=model, custom_model_family=family, post_process_mask=post_process_mask)
+    assert len(np.unique(expected)) > (1 if post_process_mask else 200)
+    assert np.array_equal((subject[0].numpy() * 255).round().astype(np.uint8), expected)
