@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from contextlib import ExitStack, nullcontext
 
-import numpy as np
 import torch
 
 from .. import comfy_adapter
@@ -211,8 +210,7 @@ def _outline(model, key, image, found, point_xy, point_labels, box_mode):
             box, phrase, label, score = found.boxes[k].tolist(), found.phrases[k], found.labels[k], float(found.scores[k])
         else:  # one object from the points alone: its box is the mask's extent
             box, phrase, label, score = mask_extents(masks[k : k + 1])[0].tolist(), "points", "points", scores[k]
-        # Boxes keep their float32 value (written shortest), so fed back as boxes they give the same masks.
-        entry = {"phrase": phrase, "label": label, "score": round(score, 4), "box": [float(str(v)) for v in np.float32(box)]}
+        entry = {"phrase": phrase, "label": label, "score": round(score, 4), "box": object_outputs.box_json(box)}
         if scores[k] is not None:
             entry["mask_score"] = round(scores[k], 4)  # SAM's own estimate of the mask's IoU
         objects.append(entry)

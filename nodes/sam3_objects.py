@@ -75,7 +75,7 @@ class SAM3Objects:
             boxes, scores, labels = read_bounding_boxes(NODE, frame)
             boxes = clip_boxes(boxes, h, w)
             objects.append([{"image": i, "phrase": label or "object", "label": label or "object",
-                             "score": round(score, 4), "box": [round(v, 1) for v in box]}
+                             "score": round(score, 4), "box": object_outputs.box_json(box)}
                             for box, score, label in zip(boxes.tolist(), scores, labels)])
             per_image.append(masks[start : start + len(frame)])
             start += len(frame)
