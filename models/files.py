@@ -119,13 +119,16 @@ def _check_onnx(path: Path) -> None:
         raise damaged(path, "an ONNX file without a graph")
 
 
-def load_pretrained(model_class, path: Path, **kwargs):
+def load_pretrained(model_class, path: Path, model_type: str | None = None, **kwargs):
     """``model_class.from_pretrained`` on the hub-format folder ``path``: local files, safetensors
-    only, no remote code. Every JSON file and weight file is checked first; weights that leave part
-    of the model uninitialised (another model's file) or do not fit its config are refused."""
+    only, no remote code. Every JSON file and weight file is checked first, and the config's
+    ``model_type`` when given; weights that leave part of the model uninitialised (another model's
+    file) or do not fit its config are refused."""
     weights = _weight_files(path)
     for file in sorted(path.glob("*.json")) + weights:
         check_file(file)
+    if model_type is not None and (found := read_json(path / "config.json").get("model_type")) != model_type:
+        raise BadModelFile(f"{path.name} is a '{found}' model, not a '{model_type}' model; pick another")
     try:
         model, info = model_class.from_pretrained(path, local_files_only=True, use_safetensors=True,
                                                   trust_remote_code=False, output_loading_info=True, **kwargs)

@@ -9,7 +9,7 @@ import torch
 
 from .. import comfy_adapter, ops
 from ..errors import MaskForgeError
-from ..models import grounding_dino, management, sam, weights
+from ..models import files, grounding_dino, management, sam, weights
 from ..models.registry import REGISTRY
 from ..ops.annotate import annotate, palette
 from ..ops.boxes import clip_boxes, fill_boxes
@@ -119,12 +119,13 @@ class PromptMask:
         found_by = None
         if given is None and phrases:
             path = weights.resolve(NODE, detector, folders=("grounding-dino",), input_name="detector")
-            found_by = management.get_model(str(path), lambda: grounding_dino.load(path), device=device, dtype=torch.float32)
+            found_by = management.get_model(str(path), lambda: _load(grounding_dino.load, path, "detector"), device=device,
+                                            dtype=torch.float32)
         outliner, sam_key = None, None
         if mask_type == "segment":
             path = weights.resolve(NODE, sam_model, folders=("sam2", "sams"), input_name="sam_model")
             sam_key = str(path)
-            outliner = management.get_model(sam_key, lambda: _load_sam(path), device=device,
+            outliner = management.get_model(sam_key, lambda: _load(sam.load, path, "sam_model"), device=device,
                                             dtype=management.compute_dtype(device))
 
         objects, masks = [], []  # per image: list of object dicts, [N,H,W] masks
@@ -176,11 +177,12 @@ class PromptMask:
                 image_output(torch.stack(previews)), image_output(ops.cutout(images, union, colour)))
 
 
-def _load_sam(path):
+def _load(load, path, input_name):
+    """``load(path)``, a bad model file reported on ``input_name``."""
     try:
-        return sam.load(path)
-    except sam.SamLoadError as exc:
-        raise MaskForgeError(NODE, str(exc), "sam_model") from None
+        return load(path)
+    except files.BadModelFile as exc:
+        raise MaskForgeError(NODE, str(exc), input_name) from None
 
 
 def _outline(model, key, image, found, point_xy, point_labels, box_mode):

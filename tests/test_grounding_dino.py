@@ -133,3 +133,21 @@ def test_second_prompt_on_the_same_image_skips_the_image_backbone(detector, monk
     fresh_model, _ = grounding_dino.load(weights.resolve("PromptMask", "grounding-dino-tiny", folders=("grounding-dino",)))
     fresh = grounding_dino.detect(fresh_model, processor, image, ["lamp", "cat"], 0.0, 0.0, 0.5, 4)
     assert torch.allclose(fresh.boxes, second.boxes) and fresh.phrases == second.phrases
+
+
+@pytest.mark.parametrize("name", ["tokenizer_config.json", "preprocessor_config.json", "config.json"])
+def test_a_damaged_json_file_is_named(models_dir, name):
+    from maskforge.models import files
+
+    folder = tiny.install(models_dir, "grounding-dino", "grounding-dino-tiny", tiny.grounding_dino())
+    (folder / name).write_text("<!DOCTYPE html>")
+    with pytest.raises(files.BadModelFile, match=f"{name} is damaged.*web page"):
+        grounding_dino.load(folder)
+
+
+def test_another_kind_of_model_is_refused(models_dir):
+    from maskforge.models import files
+
+    folder = tiny.install(models_dir, "grounding-dino", "not-a-detector", tiny.sam())
+    with pytest.raises(files.BadModelFile, match="not-a-detector is a 'sam' model, not a 'grounding-dino' model"):
+        grounding_dino.load(folder)

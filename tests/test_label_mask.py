@@ -231,3 +231,10 @@ def test_scores_are_upsampled_to_full_size_before_the_argmax(segformer, monkeypa
     wall, sky, floor = (m[0].tolist() for m in per_label)
     assert wall[:8] == [1.0] * 8 and floor[-8:] == [1.0] * 8
     assert sky == [0.0] * 14 + [1.0] * 4 + [0.0] * 14  # where the blended wall and floor both fall below 6
+
+
+def test_a_truncated_weights_file_is_an_error_naming_it_not_a_raw_safetensors_error(segformer):
+    weights = segformer / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:5000])
+    with pytest.raises(MaskForgeError, match=f"LabelMask: model: {weights} is damaged, incomplete .*delete it"):
+        run(halves())

@@ -193,3 +193,12 @@ def test_node_is_registered_with_tooltips_and_no_seed():
     assert all(spec[1].get("tooltip") for spec in everything.values())
     assert inputs["required"]["detector"][1]["default"] in inputs["required"]["detector"][0]
     assert inputs["required"]["sam_model"][1]["default"] in inputs["required"]["sam_model"][0]
+
+
+def test_damaged_model_files_are_errors_on_their_own_input(models):
+    (models / "grounding-dino" / "grounding-dino-tiny" / "config.json").write_text("{")
+    with pytest.raises(MaskForgeError, match="PromptMask: detector: .*config.json is damaged.*not valid JSON"):
+        run(torch.rand(1, 32, 32, 3))
+    (models / "sam2" / "sam2.1-hiera-tiny" / "model.safetensors").write_bytes(b"")
+    with pytest.raises(MaskForgeError, match="PromptMask: sam_model: .*model.safetensors is damaged"):
+        run(torch.rand(1, 32, 32, 3), boxes="[[1, 1, 20, 20]]")
