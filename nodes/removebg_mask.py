@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from .. import comfy_adapter, ops
+from ..errors import MaskForgeError
 from ..models import rembg_backend, weights
 from ..models.registry import REGISTRY
 from .inputs import check_colour, check_image, image_output, mask_output
@@ -76,11 +77,12 @@ class RemoveBGMask:
             alpha_matting_erode_size, post_process_mask, cutout_background, custom_model_family, force_cpu):
         images = check_image(NODE, "image", image)
         colour = check_colour(NODE, "cutout_background", cutout_background)
+        path = weights.resolve(NODE, model, (".onnx",), folders=(FOLDER,))  # before rembg's slow first import
         libs = rembg_backend.libraries(NODE)
-        path = weights.resolve(NODE, model, (".onnx",), folders=(FOLDER,))
         device = comfy_adapter.torch_device()
-        session = rembg_backend.session(NODE, libs, path, rembg_backend.session_name(model, custom_model_family),
-                                        force_cpu=force_cpu, device_index=device.index or 0)
+        session_name = rembg_backend.session_name(model, custom_model_family)
+        session = rembg_backend.session(NODE, libs, path, session_name, force_cpu=force_cpu or device.type == "cpu",
+                                        device_index=device.index or 0)
 
         # Per-pixel work is NumPy (one thread), as in rembg: a multi-threaded torch op on a busy CPU
         # waits for a free core at every call, which cost more than the conversions themselves.
@@ -90,10 +92,14 @@ class RemoveBGMask:
         for item in pixels:
             comfy_adapter.throw_if_interrupted()
             rgb = ops.to_uint8(item)
-            alpha, foreground = rembg_backend.predict_alpha(
-                libs, session, rgb, post_process=post_process_mask, alpha_matting=alpha_matting,
-                foreground_threshold=alpha_matting_foreground_threshold,
-                background_threshold=alpha_matting_background_threshold, erode_size=alpha_matting_erode_size)
+            try:
+                alpha, foreground = rembg_backend.predict_alpha(
+                    libs, session, rgb, post_process=post_process_mask, alpha_matting=alpha_matting,
+                    foreground_threshold=alpha_matting_foreground_threshold,
+                    background_threshold=alpha_matting_background_threshold, erode_size=alpha_matting_erode_size)
+            except rembg_backend.WrongInput as exc:
+                raise MaskForgeError(NODE, _wrong_input(model, path, session_name, custom_model_family, exc),
+                                     "model" if model in REGISTRY else "custom_model_family") from None
             alphas.append(alpha)
             colours.append(rgb if foreground is None else foreground)
             bar.update(1)
@@ -105,6 +111,14 @@ class RemoveBGMask:
         h, w = subject.shape[1:]
         return (mask_output(subject_mask, h, w), mask_output(torch.from_numpy(1.0 - subject), h, w),
                 image_output(ops.cutout(source, subject_mask, colour)))
+
+
+def _wrong_input(model, path, session_name, family, exc) -> str:
+    if model in REGISTRY:
+        return (f"{path} does not take the input of rembg's '{session_name}' model ({exc}): it is another model's "
+                "file; delete it (it is then downloaded again) or replace it with the right one")
+    return (f"{path} does not take the input custom_model_family '{family}' gives it ({exc}): set "
+            "custom_model_family to the architecture the model was made for")
 
 
 NODE_CLASS_MAPPINGS = {"MaskForgeRemoveBGMask": RemoveBGMask}
