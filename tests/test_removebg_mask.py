@@ -210,3 +210,24 @@ def test_alpha_matting_without_a_solution_cuts_out_as_rembgs_remove_does(rembg_d
     reference = remove(rgb, session=session, alpha_matting=True, alpha_matting_foreground_threshold=255,
                        alpha_matting_background_threshold=20, alpha_matting_erode_size=5, bgcolor=(255, 0, 0, 255))
     assert torch.allclose(cutout[0], torch.tensor(reference[..., :3]).float() / 255, atol=1.01 / 255)
+
+
+def test_unload_models_drops_the_onnx_session_and_the_next_run_opens_it_again(rembg_dir, fake_comfyui, monkeypatch):
+    import gc
+    import weakref
+
+    import onnxruntime
+
+    opened = []
+    open_session = onnxruntime.InferenceSession
+    monkeypatch.setattr(onnxruntime, "InferenceSession", lambda *a, **k: opened.append(open_session(*a, **k)) or opened[-1])
+    run(images((16, 16)))
+    run(images((16, 16)))
+    assert len(opened) == 1
+    first = weakref.ref(opened.pop())
+    fake_comfyui.patchers.clear(), fake_comfyui.loaded.clear()  # the fake's own records
+    fake_comfyui.modules["comfy.model_management"].unload_all_models()  # POST /free {"unload_models": true}
+    gc.collect()
+    assert first() is None  # freed there and then
+    run(images((16, 16)))
+    assert len(opened) == 1  # and opened again
