@@ -34,6 +34,8 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
+from filelock import FileLock, Timeout
+
 from .. import comfy_adapter
 from . import files
 
@@ -87,8 +89,6 @@ def fetch(url: str, target: Path, checksum: tuple[str, str] | None = None, size:
 def _lock(target: Path):
     """Holds the download lock of ``target``: a lock file in the temporary folder (the OS releases
     it when its process dies), checking Cancel while another process holds it."""
-    from filelock import FileLock, Timeout
-
     folder = Path(tempfile.gettempdir()) / f"maskforge-locks-{os.getuid() if hasattr(os, 'getuid') else 0}"
     folder.mkdir(exist_ok=True)
     name = hashlib.sha256(str(target.resolve()).encode()).hexdigest()[:24]

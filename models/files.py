@@ -26,6 +26,12 @@ class BadModelFile(ValueError):
         self.detail = detail or message  # what is wrong, without the file's name or advice
 
 
+def summary(exc: BaseException) -> str:
+    """A library error in one line, for a message that names the file and says what to do."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
 def damaged(path: Path, detail: str) -> BadModelFile:
     return BadModelFile(f"{path} is damaged, incomplete or not the right kind of file ({detail}); {_REPLACE}", detail)
 
@@ -136,8 +142,7 @@ def load_pretrained(model_class, path: Path, model_type: str | None = None, **kw
         if "mismatch" in str(exc).lower():
             raise BadModelFile(f"the weights in {weights[0]} do not fit {path / 'config.json'} (tensor sizes differ): "
                                "the two files come from different models; put the matching files in the folder") from None
-        detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-        raise BadModelFile(f"{path} cannot be loaded ({detail}); {_REPLACE}") from None
+        raise BadModelFile(f"{path} cannot be loaded ({summary(exc)}); {_REPLACE}") from None
     missing = sorted(info.get("missing_keys") or ())
     if missing:
         total = len(model.state_dict())

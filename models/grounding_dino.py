@@ -42,7 +42,7 @@ def load(path: Path) -> tuple[torch.nn.Module, object]:
     try:
         processor = GroundingDinoProcessor.from_pretrained(path, backend="pil")
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise files.BadModelFile(f"{path} lacks a usable tokenizer or preprocessor ({str(exc)[:200]}): put the "
+        raise files.BadModelFile(f"{path} lacks a usable tokenizer or preprocessor ({files.summary(exc)}): put the "
                                  "model's tokenizer and preprocessor files there") from None
     model.model.backbone = LastImageBackbone(model.model.backbone)
     return model.eval(), processor

@@ -178,7 +178,7 @@ def open_session(node: str, libs: Libraries, path: Path, name: str, wanted: list
     try:
         inner = libs.ort.InferenceSession(str(path), sess_options=options, providers=wanted)
     except Exception as exc:  # ONNX Runtime raises its own types for unreadable or invalid files
-        detail = f"not a model ONNX Runtime can open: {_first_line(exc)}"
+        detail = f"not a model ONNX Runtime can open: {files.summary(exc)}"
         raise MaskForgeError(node, str(files.damaged(path, detail)), "model") from None
     if name not in libs.sessions:
         raise MaskForgeError(node, f"the installed rembg has no '{name}' model type; `pip install -U rembg`.", "model")
@@ -226,7 +226,7 @@ def predict_alpha(libs: Libraries, sess, rgb: np.ndarray, *, post_process: bool 
         try:
             mask = sess.predict(image)[0]
         except libs.ort.capi.onnxruntime_pybind11_state.InvalidArgument as exc:
-            raise WrongInput(_first_line(exc)) from None
+            raise WrongInput(files.summary(exc)) from None
     if post_process:
         mask = Image.fromarray(libs.bg.post_process(np.asarray(mask)))
     if alpha_matting:
@@ -241,11 +241,6 @@ def predict_alpha(libs: Libraries, sess, rgb: np.ndarray, *, post_process: bool 
             if decontaminate is not None and max(rgb.shape[:2]) > 1:  # pymatting divides by zero on one pixel
                 return np.asarray(mask), np.asarray(decontaminate(image, mask))[..., :3]
     return np.asarray(mask), None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
 disable_telemetry()

@@ -79,7 +79,7 @@ def _load_meta(path: Path) -> torch.nn.Module:
                            "MaskForge does not load (loading them can run code). Use the model's original release "
                            "or its hub-format (safetensors) version") from None
     except (RuntimeError, EOFError, OSError) as exc:
-        raise files.damaged(path, str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+        raise files.damaged(path, files.summary(exc)) from None
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]  # SAM 2's .pt files and some re-saves wrap the weights
     if not isinstance(state, dict) or "image_encoder.pos_embed" not in state:

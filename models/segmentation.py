@@ -62,18 +62,22 @@ def load(node: str, path: Path, input_name: str = "model"):
     except ImportError as exc:
         raise MaskForgeError(node, f"needs the transformers library ({exc}); run: pip install 'transformers>=4.45'",
                              input_name) from exc
-    if not path.is_dir() or not (path / "config.json").exists():
+    config_file = path / "config.json"
+    if not path.is_dir() or not config_file.exists():
         raise MaskForgeError(node, f"{path} is not a transformers model folder (it needs config.json, "
                                    "model.safetensors and preprocessor_config.json)", input_name)
     try:
-        model_type = files.read_json(path / "config.json").get("model_type")
-        if model_type == "mask2former":
-            model_class = transformers.Mask2FormerForUniversalSegmentation
-        elif model_type in transformers.models.auto.modeling_auto.MODEL_FOR_SEMANTIC_SEGMENTATION_MAPPING_NAMES:
-            model_class = transformers.AutoModelForSemanticSegmentation
-        else:
-            raise MaskForgeError(node, f"{path.name} is a '{model_type}' model; LabelMask runs SegFormer, Mask2Former "
-                                       "and other transformers semantic-segmentation models", input_name)
+        model_type = files.read_json(config_file).get("model_type")
+    except files.BadModelFile as exc:
+        raise MaskForgeError(node, str(exc), input_name) from None
+    if model_type == "mask2former":
+        model_class = transformers.Mask2FormerForUniversalSegmentation
+    elif model_type in transformers.models.auto.modeling_auto.MODEL_FOR_SEMANTIC_SEGMENTATION_MAPPING_NAMES:
+        model_class = transformers.AutoModelForSemanticSegmentation
+    else:
+        raise MaskForgeError(node, f"{path.name} is a '{model_type}' model; LabelMask runs SegFormer, Mask2Former "
+                                   "and other transformers semantic-segmentation models", input_name)
+    try:
         module = files.load_pretrained(model_class, path)
     except files.BadModelFile as exc:
         raise MaskForgeError(node, str(exc), input_name) from None
