@@ -15,6 +15,7 @@ import torch
 
 from ..ops.boxes import clip_boxes, nms
 from ..ops.convert import to_uint8
+from . import files
 
 
 class PromptTooLong(ValueError):
@@ -37,8 +38,12 @@ def load(path: Path) -> tuple[torch.nn.Module, object]:
     model.safetensors, preprocessor and tokenizer files)."""
     from transformers import GroundingDinoForObjectDetection, GroundingDinoProcessor
 
-    processor = GroundingDinoProcessor.from_pretrained(path, backend="pil")
-    model = GroundingDinoForObjectDetection.from_pretrained(path, dtype=torch.float32, use_safetensors=True)
+    model = files.load_pretrained(GroundingDinoForObjectDetection, path, model_type="grounding-dino", dtype=torch.float32)
+    try:
+        processor = GroundingDinoProcessor.from_pretrained(path, backend="pil")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise files.BadModelFile(f"{path} lacks a usable tokenizer or preprocessor ({files.summary(exc)}): put the "
+                                 "model's tokenizer and preprocessor files there") from None
     model.model.backbone = LastImageBackbone(model.model.backbone)
     return model.eval(), processor
 

@@ -13,7 +13,7 @@ SAM 2.1's those of Meta's SAM2ImagePredictor (float resize).
 from __future__ import annotations
 
 import hashlib
-import json
+import pickle
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -22,14 +22,14 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from . import pixels
+from . import files, pixels
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 EMBEDDING_CACHE_SIZE = 4  # images; a SAM 2 embedding is about 16 MB, a SAM one 4 MB
 
 
-class SamLoadError(ValueError):
+class SamLoadError(files.BadModelFile):
     """The file is not a SAM checkpoint this loader understands."""
 
 
@@ -44,6 +44,8 @@ def load(path: Path) -> torch.nn.Module:
     """A SAM or SAM 2 model (float32, CPU, eval mode) from a hub-format folder (config.json +
     model.safetensors) or from one of Meta's original SAM files (``sam_vit_b_01ec64.pth`` …)."""
     path = Path(path)
+    if path.is_dir() and path.suffix in (".pth", ".pt", ".safetensors"):
+        raise SamLoadError(f"{path} is a folder where a file is expected; put the model file there")
     if path.is_dir():
         model = _load_hub(path)
     elif path.suffix in (".pth", ".pt"):
@@ -58,21 +60,29 @@ def _load_hub(path: Path) -> torch.nn.Module:
     from transformers import Sam2Model, SamModel
 
     config_file = path / "config.json"
-    if not config_file.is_file():
+    if not config_file.exists():
         raise SamLoadError(f"{path} has no config.json")
-    model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type")
+    model_type = files.read_json(config_file).get("model_type")
     # The published sam2.1-hiera-* folders say sam2_video (their weights hold the video memory too);
     # the image model takes its own part of them.
     classes = {"sam": SamModel, "sam2": Sam2Model, "sam2_video": Sam2Model}
     if model_type not in classes:
         raise SamLoadError(f"{path.name} is a '{model_type}' model, not SAM or SAM 2")
-    return classes[model_type].from_pretrained(path, dtype=torch.float32, use_safetensors=True)
+    return files.load_pretrained(classes[model_type], path, dtype=torch.float32)
 
 
 def _load_meta(path: Path) -> torch.nn.Module:
     from transformers import SamConfig, SamModel
 
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    files.check_file(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # torch's text suggests weights_only=False, which would run the file's code
+        raise SamLoadError(f"{path} is not a weights-only checkpoint: besides tensors it holds Python objects, which "
+                           "MaskForge does not load (loading them can run code). Use the model's original release "
+                           "or its hub-format (safetensors) version") from None
+    except (RuntimeError, EOFError, OSError) as exc:
+        raise files.damaged(path, files.summary(exc)) from None
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]  # SAM 2's .pt files and some re-saves wrap the weights
     if not isinstance(state, dict) or "image_encoder.pos_embed" not in state:

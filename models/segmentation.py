@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from ..errors import MaskForgeError
 from ..labels import ADE20K_LABELS, normalise
-from . import pixels
+from . import files, pixels
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +71,13 @@ def load(node: str, path: Path, input_name: str = "model"):
         raise MaskForgeError(node, f"needs the transformers library ({exc}); run: pip install 'transformers>=4.45'",
                              input_name) from exc
     config_file = path / "config.json"
-    if not path.is_dir() or not config_file.is_file():
+    if not path.is_dir() or not config_file.exists():
         raise MaskForgeError(node, f"{path} is not a transformers model folder (it needs config.json, "
                                    "model.safetensors and preprocessor_config.json)", input_name)
-    model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type")
+    try:
+        model_type = files.read_json(config_file).get("model_type")
+    except files.BadModelFile as exc:
+        raise MaskForgeError(node, str(exc), input_name) from None
     if model_type == "mask2former":
         model_class = transformers.Mask2FormerForUniversalSegmentation
     elif model_type in transformers.models.auto.modeling_auto.MODEL_FOR_SEMANTIC_SEGMENTATION_MAPPING_NAMES:
@@ -83,9 +86,9 @@ def load(node: str, path: Path, input_name: str = "model"):
         raise MaskForgeError(node, f"{path.name} is a '{model_type}' model; LabelMask runs SegFormer, Mask2Former "
                                    "and other transformers semantic-segmentation models", input_name)
     try:
-        module = model_class.from_pretrained(path, local_files_only=True, use_safetensors=True, trust_remote_code=False)
-    except OSError as exc:
-        raise MaskForgeError(node, f"cannot load {path}: {exc}", input_name) from exc
+        module = files.load_pretrained(model_class, path)
+    except files.BadModelFile as exc:
+        raise MaskForgeError(node, str(exc), input_name) from None
     check_classes(node, module.config, path.name, input_name)
     return module, Preprocess.from_folder(path)
 

@@ -8,7 +8,7 @@ import torch
 
 from .. import comfy_adapter
 from ..errors import MaskForgeError
-from ..models import grounding_dino, management, sam, weights
+from ..models import files, grounding_dino, management, sam, weights
 from ..models.registry import REGISTRY
 from ..ops.boxes import fill_boxes, mask_extents
 from . import objects as object_outputs
@@ -143,12 +143,13 @@ class PromptMask:
         found_by = None
         if given is None and phrases:
             path = weights.resolve(NODE, detector, folders=("grounding-dino",), input_name="detector")
-            found_by = management.get_model(str(path), lambda: grounding_dino.load(path), device=device, dtype=torch.float32)
+            found_by = management.get_model(str(path), lambda: _load(grounding_dino.load, path, "detector"), device=device,
+                                            dtype=torch.float32)
         outliner, sam_key = None, None
         if mask_type == "segment":
             path = weights.resolve(NODE, sam_model, folders=("sam2", "sams"), input_name="sam_model")
             sam_key = str(path)
-            outliner = management.get_model(sam_key, lambda: _load_sam(path), device=device,
+            outliner = management.get_model(sam_key, lambda: _load(sam.load, path, "sam_model"), device=device,
                                             dtype=management.compute_dtype(device))
 
         objects, masks = [], []  # per image: list of object dicts, [N,H,W] masks
@@ -184,11 +185,12 @@ def _given(text: str | None) -> bool:
     return bool(text and text.strip())
 
 
-def _load_sam(path):
+def _load(load, path, input_name):
+    """``load(path)``, a bad model file reported on ``input_name``."""
     try:
-        return sam.load(path)
-    except sam.SamLoadError as exc:
-        raise MaskForgeError(NODE, str(exc), "sam_model") from None
+        return load(path)
+    except files.BadModelFile as exc:
+        raise MaskForgeError(NODE, str(exc), input_name) from None
 
 
 def _outline(model, key, image, found, point_xy, point_labels, box_mode):

@@ -177,3 +177,21 @@ def test_boxes_and_scores_equal_transformers_post_processing_on_a_photo(models_d
     assert len(found) == len(order)
     assert (found.scores - expected["scores"][order]).abs().max() <= 1e-4
     assert (found.boxes - boxes).abs().max() <= 1e-3
+
+
+@pytest.mark.parametrize("name", ["tokenizer_config.json", "preprocessor_config.json", "config.json"])
+def test_a_damaged_json_file_is_named(models_dir, name):
+    from maskforge.models import files
+
+    folder = tiny.install(models_dir, "grounding-dino", "grounding-dino-tiny", tiny.grounding_dino())
+    (folder / name).write_text("<!DOCTYPE html>")
+    with pytest.raises(files.BadModelFile, match=f"{name} is damaged.*web page"):
+        grounding_dino.load(folder)
+
+
+def test_another_kind_of_model_is_refused(models_dir):
+    from maskforge.models import files
+
+    folder = tiny.install(models_dir, "grounding-dino", "not-a-detector", tiny.sam())
+    with pytest.raises(files.BadModelFile, match="not-a-detector is a 'sam' model, not a 'grounding-dino' model"):
+        grounding_dino.load(folder)

@@ -312,3 +312,30 @@ def test_label_masks_equal_transformers_own_pipeline_on_the_same_weights(models_
     for k, label in enumerate(labels):
         assert iou(per_label[k], reference == index_of(label)) >= 0.99, label
     assert iou(mask[0], torch.isin(reference, ids[shares >= 0.005])) >= 0.999
+
+
+def test_a_truncated_weights_file_is_an_error_naming_it_not_a_raw_safetensors_error(segformer):
+    weights = segformer / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:5000])
+    with pytest.raises(MaskForgeError, match=f"LabelMask: model: {weights} is damaged, incomplete .*delete it"):
+        run(halves())
+
+
+def test_unload_models_frees_the_model_and_the_next_run_loads_it_again(segformer, fake_comfyui, monkeypatch):
+    import gc
+    import weakref
+
+    loaded = []
+    real_load = segmentation.load
+    monkeypatch.setattr(segmentation, "load", lambda *a, **k: loaded.append(real_load(*a, **k)) or loaded[-1])
+    image = torch.rand(1, 16, 16, 3)
+    run(image)
+    run(image)
+    assert len(loaded) == 1
+    first = weakref.ref(loaded.pop()[0])
+    fake_comfyui.patchers.clear(), fake_comfyui.loaded.clear()  # the fake's own records
+    fake_comfyui.modules["comfy.model_management"].unload_all_models()  # POST /free {"unload_models": true}
+    gc.collect()
+    assert first() is None  # freed there and then
+    run(image)
+    assert len(loaded) == 1  # and loaded again

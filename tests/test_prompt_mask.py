@@ -306,3 +306,12 @@ def test_core_point_strings_give_the_same_masks_as_the_points_input(models, monk
     assert with_points[2]["objects"] == with_coords[2]["objects"]
     assert given[1] == ([[3, 4], [5, 6], [12, 12]], [1, 1, 0])  # points, then positive, then negative coords
     assert given[3] == ([[3, 4], [5, 6]], [1, 1]) and len(only_positive[2]["objects"]) == 1
+
+
+def test_damaged_model_files_are_errors_on_their_own_input(models):
+    (models / "grounding-dino" / "grounding-dino-tiny" / "config.json").write_text("{")
+    with pytest.raises(MaskForgeError, match="PromptMask: detector: .*config.json is damaged.*not valid JSON"):
+        run(torch.rand(1, 32, 32, 3))
+    (models / "sam2" / "sam2.1-hiera-tiny" / "model.safetensors").write_bytes(b"")
+    with pytest.raises(MaskForgeError, match="PromptMask: sam_model: .*model.safetensors is damaged"):
+        run(torch.rand(1, 32, 32, 3), boxes="[[1, 1, 20, 20]]")

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from maskforge.models import sam, weights
+from maskforge.models import files, sam, weights
 from maskforge.models.registry import specs
 from tests import tiny_prompt_models as tiny
 from tests.photos import as_image, iou, photo
@@ -249,3 +249,35 @@ def test_a_sam2_folder_loads_too(tmp_path):
     """Folders saved with model_type sam2 (the older *-hf repos, transformers' own Sam2Model saves)."""
     model = sam.load(tiny.sam2())
     assert sam.family_of(model) == "sam2" and model.config.model_type == "sam2"
+
+
+def test_a_pth_that_is_not_weights_only_is_refused_without_torchs_advice(tmp_path):
+    import argparse
+
+    torch.save({"model": {"w": torch.zeros(1)}, "args": argparse.Namespace(lr=1)}, tmp_path / "trained.pth")
+    with pytest.raises(sam.SamLoadError, match="trained.pth is not a weights-only checkpoint") as err:
+        sam.load(tmp_path / "trained.pth")
+    assert "weights_only=False" not in str(err.value) and "weights_only" not in str(err.value)
+
+
+@pytest.mark.parametrize("cut", [100, 0.5])
+def test_a_truncated_pth_is_damaged(installed, cut):
+    path = installed / "sams" / "sam_vit_b_01ec64.pth"
+    data = path.read_bytes()
+    path.write_bytes(data[: cut if isinstance(cut, int) else int(len(data) * cut)])
+    with pytest.raises(files.BadModelFile, match="sam_vit_b_01ec64.pth is damaged, incomplete"):
+        load("sam_vit_b_01ec64.pth")
+
+
+def test_a_folder_where_the_pth_file_should_be_is_refused(tmp_path):
+    (tmp_path / "sam_vit_b_01ec64.pth").mkdir()
+    with pytest.raises(sam.SamLoadError, match="sam_vit_b_01ec64.pth is a folder where a file is expected"):
+        sam.load(tmp_path / "sam_vit_b_01ec64.pth")
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_a_truncated_hub_checkpoint_is_damaged(installed, name):
+    folder = installed / ("sam2" if "sam2" in name else "sams") / name
+    (folder / "model.safetensors").write_bytes((folder / "model.safetensors").read_bytes()[:-10])
+    with pytest.raises(ValueError, match="model.safetensors is damaged, incomplete"):
+        load(name)

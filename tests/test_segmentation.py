@@ -170,3 +170,10 @@ def test_non_segmentation_models_are_refused(tmp_path):
 def test_a_folder_without_config_is_refused(tmp_path):
     with pytest.raises(MaskForgeError, match="not a transformers model folder"):
         segmentation.load("LabelMask", tmp_path)
+
+
+def test_a_damaged_weights_file_is_a_labelmask_error_naming_it(models_dir):
+    folder = install(models_dir, SEGFORMER)
+    (folder / "model.safetensors").write_bytes(b"<html>Sign in</html>")
+    with pytest.raises(MaskForgeError, match=f"LabelMask: model: {folder / 'model.safetensors'} is damaged.*web page"):
+        segmentation.load("LabelMask", folder)
