@@ -143,9 +143,10 @@ def _store(frame, frames, grow, per_object, union, preview, tracks) -> None:
             boxes.append(box)
             captions.append(str(k))
             present.append(k)
-    colours = palette(objects)
-    preview[frame.index] = annotate(frames[frame.index], grown[present], torch.tensor(boxes).reshape(-1, 4),
-                                    captions, [colours[k] for k in present])
+    if present:  # a frame without objects stays as it came
+        colours = palette(objects)
+        preview[frame.index] = annotate(frames[frame.index], grown[present], torch.tensor(boxes), captions,
+                                        [colours[k] for k in present])
 
 
 def _prompts(frames, key_frame, initial_mask, bboxes, boxes, points):
