@@ -1,4 +1,5 @@
-"""Boxes as ``[N,4]`` float tensors of pixel corners ``x0, y0, x1, y1``: overlap, suppression, clipping, filling."""
+"""Boxes as ``[N,4]`` float tensors of pixel corners ``x0, y0, x1, y1``: overlap, suppression, clipping, filling,
+and ComfyUI's ``BOUNDING_BOX`` dicts (``{x, y, width, height}`` in pixels, optional ``score`` and ``label``)."""
 
 from __future__ import annotations
 
@@ -48,3 +49,20 @@ def fill_boxes(boxes: torch.Tensor, height: int, width: int) -> torch.Tensor:
     inside_y = (ys[None, :] >= b[:, 1:2]) & (ys[None, :] <= b[:, 3:4])
     inside_x = (xs[None, :] >= b[:, 0:1]) & (xs[None, :] <= b[:, 2:3])
     return (inside_y[:, :, None] & inside_x[:, None, :]).float()
+
+
+def inside_image(boxes: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """``[N]`` bool: which boxes overlap the image by some area (a box touching it only at an edge does not)."""
+    return (boxes[:, 0] < width) & (boxes[:, 1] < height) & (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
+
+
+def from_bounding_boxes(dicts: list[dict]) -> torch.Tensor:
+    """``[N,4]`` corners of ``BOUNDING_BOX`` dicts whose ``x``, ``y``, ``width`` and ``height`` are numbers."""
+    xywh = torch.tensor([[d["x"], d["y"], d["width"], d["height"]] for d in dicts], dtype=torch.float32).reshape(-1, 4)
+    return torch.cat([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], 1)
+
+
+def to_bounding_boxes(boxes: torch.Tensor, scores: list[float], labels: list[str]) -> list[dict]:
+    """``BOUNDING_BOX`` dicts of ``[N,4]`` corners, each with its score and label, as core's detectors give them."""
+    return [{"x": x0, "y": y0, "width": x1 - x0, "height": y1 - y0, "score": float(score), "label": label}
+            for (x0, y0, x1, y1), score, label in zip(boxes.tolist(), scores, labels)]

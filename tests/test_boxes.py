@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from maskforge.ops.boxes import box_iou, clip_boxes, fill_boxes, nms
+from maskforge.ops.boxes import (box_iou, clip_boxes, fill_boxes, from_bounding_boxes, inside_image, nms,
+                                 to_bounding_boxes)
 
 # A hand-worked example: D overlaps A by exactly 0.5, A and B by 90/110, nothing touches C.
 A, B, C, D = [0, 0, 10, 10], [1, 0, 11, 10], [20, 20, 30, 30], [0, 0, 10, 5]
@@ -47,3 +48,23 @@ def test_fill_boxes_covers_pixels_whose_centres_are_inside():
     assert masks.shape == (2, 4, 5)
     assert torch.nonzero(masks[0]).tolist() == [[1, 1], [1, 2]]
     assert masks[1].sum().item() == 20
+
+
+def test_inside_image_drops_boxes_outside_or_only_touching_an_edge():
+    boxes = torch.tensor([[-10.0, 0, -1, 5], [-10, 0, 0, 5], [-10, 0, 0.5, 5], [30, 0, 40, 5], [29.5, 39.5, 50, 50]])
+    assert inside_image(boxes, height=40, width=30).tolist() == [False, False, True, False, True]
+
+
+def test_bounding_box_dicts_round_trip_through_corners():
+    dicts = [{"x": 10, "y": 20, "width": 30, "height": 5}, {"x": 0.5, "y": 0, "width": 0, "height": 2.5}]
+    corners = from_bounding_boxes(dicts)
+    assert corners.tolist() == [[10, 20, 40, 25], [0.5, 0, 0.5, 2.5]]
+    back = to_bounding_boxes(corners, [0.9, 1.0], ["sofa", "box"])
+    assert back == [{"x": 10, "y": 20, "width": 30, "height": 5, "score": pytest.approx(0.9), "label": "sofa"},
+                    {"x": 0.5, "y": 0, "width": 0, "height": 2.5, "score": 1.0, "label": "box"}]
+    assert all(isinstance(v, float) for d in back for k, v in d.items() if k != "label")
+
+
+def test_no_bounding_boxes_give_an_empty_box_tensor():
+    assert from_bounding_boxes([]).shape == (0, 4)
+    assert to_bounding_boxes(torch.zeros((0, 4)), [], []) == []
