@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
 
 import torch
 
@@ -12,7 +11,8 @@ from ..errors import MaskForgeError
 from ..models import management, sam_video, weights
 from ..ops.annotate import annotate, palette
 from .inputs import check_image, check_mask, image_output, mask_output
-from .prompt_mask import SAM_DEFAULT, _extent, _tooltip, parse_boxes, parse_points
+from .prompt_mask import SAM_DEFAULT, _tooltip
+from .prompts import join_points, parse_bboxes, parse_boxes, parse_coords, parse_points
 
 NODE = "TrackMask"
 DIRECTIONS = tuple(sam_video.DIRECTIONS)
@@ -80,11 +80,18 @@ class TrackMask:
                                       "Points as JSON on the key frame, as PromptMask reads them: [[x, y], …], "
                                       "[[x, y, label], …] (label 1 = the object, 0 = not). With boxes they refine "
                                       "every box; alone they mark one object."}),
+                "positive_coords": ("STRING", {"forceInput": True, "tooltip":
+                                               "Points on the object as ComfyUI's point editors give them: "
+                                               "[{\"x\": …, \"y\": …}, …] in pixels on the key frame. Joined with "
+                                               "points."}),
+                "negative_coords": ("STRING", {"forceInput": True, "tooltip":
+                                               "Points that are not the object, in the same format. Joined with "
+                                               "points."}),
             },
         }
 
     def run(self, images, sam_model, key_frame, direction, max_objects, grow, invert, force_cpu,
-            initial_mask=None, bboxes=None, boxes=None, points=None):
+            initial_mask=None, bboxes=None, boxes=None, points=None, positive_coords=None, negative_coords=None):
         frames = check_image(NODE, "images", images)
         count, h, w = frames.shape[:3]
         if key_frame >= count:
@@ -92,6 +99,10 @@ class TrackMask:
                                        "from 0", "key_frame")
         if direction not in DIRECTIONS:
             raise MaskForgeError(NODE, f"'{direction}' is not one of {', '.join(DIRECTIONS)}", "direction")
+        points = join_points(
+            parse_points(NODE, points) if _given(points) else None,
+            parse_coords(NODE, positive_coords, 1, "positive_coords") if _given(positive_coords) else None,
+            parse_coords(NODE, negative_coords, 0, "negative_coords") if _given(negative_coords) else None)
         prompts, starts = _prompts(frames, key_frame, initial_mask, bboxes, boxes, points)
         if max_objects:
             prompts, starts = prompts[:max_objects], starts[:max_objects]
@@ -112,7 +123,7 @@ class TrackMask:
                     bar.update_absolute(done, count)
                     comfy_adapter.throw_if_interrupted()
         report = {"image_size": [w, h], "frames": count, "key_frame": key_frame, "direction": direction,
-                  "objects": [{"id": k, "start": start} for k, start in enumerate(starts)],
+                  "objects": [{"id": k, **start} for k, start in enumerate(starts)],
                   "tracks": [t or {"frame": i // len(prompts), "object": i % len(prompts), "box": None, "area": 0,
                                    "score": None} for i, t in enumerate(tracks)]}
         return (mask_output(union.mul_(-1).add_(1) if invert else union, h, w), mask_output(per_object, h, w),
@@ -149,8 +160,13 @@ def _store(frame, frames, grow, per_object, union, preview, tracks) -> None:
                                         [colours[k] for k in present])
 
 
+def _given(text: str | None) -> bool:
+    return bool(text and text.strip())
+
+
 def _prompts(frames, key_frame, initial_mask, bboxes, boxes, points):
-    """The objects to follow, in order (masks, then boxes, then points alone), and how each was given."""
+    """The objects to follow, in order (masks, then core's boxes, then JSON boxes, then points alone), and where
+    each came from."""
     count, h, w = frames.shape[:3]
     prompts, starts = [], []
     if initial_mask is not None:
@@ -161,67 +177,36 @@ def _prompts(frames, key_frame, initial_mask, bboxes, boxes, points):
         for i, mask in enumerate(masks):
             if mask.amax() > 0:
                 prompts.append(sam_video.Prompt(mask=mask))
-                starts.append(f"initial_mask {i}")
+                starts.append({"from": f"initial_mask {i}"})
     given = []
     if bboxes is not None:
-        given += [(box, f"bboxes {i}") for i, box in enumerate(_key_frame_bboxes(bboxes, key_frame))]
-    if boxes and boxes.strip():
-        with _named_ours():
-            per_frame = parse_boxes(boxes, count, h, w)
+        given.append(("bboxes", parse_bboxes(NODE, bboxes, count, h, w)[key_frame]))
+    if _given(boxes):
+        per_frame = parse_boxes(NODE, boxes, count, h, w)
         if not len(per_frame[key_frame]) and any(len(d) for d in per_frame):
             raise MaskForgeError(NODE, f"none of the boxes is on the key frame ({key_frame}): their 'image' index "
                                        "names other frames; set key_frame to theirs or drop the index", "boxes")
-        given += [(box, f"boxes {i}") for i, box in enumerate(per_frame[key_frame].boxes)]
-    point_xy, point_labels = None, None
-    if points and points.strip():
-        with _named_ours():
-            point_xy, point_labels = parse_points(points)
-    for box, start in given:
-        prompts.append(sam_video.Prompt(box=box, points=point_xy, labels=point_labels))
-        starts.append(start if point_xy is None else f"{start} + points")
-    if not given and point_xy is not None:
+        given.append(("boxes", per_frame[key_frame]))
+    point_xy, point_labels = points or (None, None)
+    for name, found in given:
+        for i, box in enumerate(found.boxes):
+            prompts.append(sam_video.Prompt(box=box, points=point_xy, labels=point_labels))
+            starts.append({"from": f"{name} {i}", "label": found.labels[i], "points": point_xy is not None})
+    if not any(len(found) for _, found in given) and point_xy is not None:
         prompts.append(sam_video.Prompt(points=point_xy, labels=point_labels))
-        starts.append("points")
-    if not (initial_mask is not None or given or point_xy is not None):
+        starts.append({"from": "points"})
+    if initial_mask is None and not given and point_xy is None:
         raise MaskForgeError(NODE, "say what to follow: connect initial_mask (one mask per object), bboxes, boxes or "
                                    "points", "initial_mask")
     return prompts, starts
 
 
-@contextmanager
-def _named_ours():
-    """PromptMask's JSON parsers name PromptMask in their errors; this node's name goes in instead.
+def _extent(mask: torch.Tensor) -> list[int]:
+    """The pixel box [x0, y0, x1, y1] of a non-empty mask (x1, y1 one past its last column and row).
 
-    TEMPORARY until nodes/prompts.py (issue 8) lands with the shared parsers that take the node's name."""
-    try:
-        yield
-    except MaskForgeError as exc:
-        if exc.node == NODE:
-            raise
-        message = str(exc).removeprefix(f"{exc.node}: {exc.input_name}: ")
-        raise MaskForgeError(NODE, message, exc.input_name) from None
-
-
-def _key_frame_bboxes(value, key_frame: int) -> list[torch.Tensor]:
-    """ComfyUI's BOUNDING_BOX on the key frame as ``[x0, y0, x1, y1]`` boxes: a dict, a list of dicts (every frame)
-    or one list per frame (a short list's last entry stands for the frames after it, as core pads it).
-
-    TEMPORARY adapter until nodes/prompts.py (issue 8) lands with the shared BOUNDING_BOX parser: replace it."""
-    if isinstance(value, dict):
-        value = [value]
-    if isinstance(value, (list, tuple)) and value and all(isinstance(v, (list, tuple)) for v in value):
-        value = value[min(key_frame, len(value) - 1)]
-    if not isinstance(value, (list, tuple)) or not all(isinstance(v, dict) for v in value):
-        raise MaskForgeError(NODE, "expected ComfyUI bounding boxes: {x, y, width, height} dicts, a list of them or "
-                                   "one list per frame", "bboxes")
-    out = []
-    for box in value:
-        try:
-            x, y, bw, bh = (float(box[k]) for k in ("x", "y", "width", "height"))
-        except (KeyError, TypeError, ValueError):
-            raise MaskForgeError(NODE, f"a box needs numbers x, y, width and height, got {box!r:.80}", "bboxes") from None
-        out.append(torch.tensor([x, y, x + bw, y + bh]))
-    return out
+    TEMPORARY: ops.boxes.mask_extents (issue 8's branch) does this for a batch; use it once it is on main."""
+    ys, xs = torch.nonzero(mask, as_tuple=True)
+    return [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1]
 
 
 NODE_CLASS_MAPPINGS = {"MaskForgeTrackMask": TrackMask}

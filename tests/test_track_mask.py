@@ -55,7 +55,9 @@ def test_every_start_input_marks_its_objects_in_order(installed, model):
     mask, per_object, report, preview = run(frames, initial_mask=masks, bboxes=per_frame_bboxes, boxes=boxes,
                                             points=points)
     report = json.loads(report)
-    assert [o["start"] for o in report["objects"]] == ["initial_mask 0", "bboxes 0 + points", "boxes 0 + points"]
+    assert report["objects"] == [{"id": 0, "from": "initial_mask 0"},
+                                 {"id": 1, "from": "bboxes 0", "label": "box", "points": True},
+                                 {"id": 2, "from": "boxes 0", "label": "box", "points": True}]
     point_xy, labels = torch.tensor([[60.0, 40.0], [5.0, 5.0]]), torch.tensor([1, 0])
     prompts = [sam_video.Prompt(mask=truth[KEY]),
                sam_video.Prompt(box=torch.tensor([2.0, 3.0, 30.5, 21.0]), points=point_xy, labels=labels),
@@ -72,11 +74,13 @@ def test_every_start_input_marks_its_objects_in_order(installed, model):
 
 
 def test_points_alone_mark_one_object(installed, model):
+    """JSON points and core's point strings are one set of points."""
     frames, _ = tiny.clip()
-    _, per_object, report, _ = run(frames, points="[[60, 40]]", direction="forward")
-    expected = expected_frames(model, frames, [sam_video.Prompt(points=torch.tensor([[60.0, 40.0]]),
-                                                                labels=torch.tensor([1]))], "forward")
-    assert json.loads(report)["objects"] == [{"id": 0, "start": "points"}]
+    _, per_object, report, _ = run(frames, points="[[60, 40]]", negative_coords='[{"x": 5, "y": 6}]',
+                                   direction="forward")
+    prompt = sam_video.Prompt(points=torch.tensor([[60.0, 40.0], [5.0, 6.0]]), labels=torch.tensor([1, 0]))
+    expected = expected_frames(model, frames, [prompt], "forward")
+    assert json.loads(report)["objects"] == [{"id": 0, "from": "points"}]
     for i in range(KEY, len(frames)):
         assert torch.equal(per_object[i].bool(), expected[i].masks[0])
 
@@ -128,7 +132,7 @@ def test_max_objects_keeps_the_first_ones(installed):
     frames, truth = tiny.clip()
     three = torch.stack([truth[KEY], truth[KEY].roll(20, 1), truth[KEY].roll(-20, 1)])
     _, per_object, report, _ = run(frames, initial_mask=three, max_objects=2, direction="forward")
-    assert [o["start"] for o in json.loads(report)["objects"]] == ["initial_mask 0", "initial_mask 1"]
+    assert [o["from"] for o in json.loads(report)["objects"]] == ["initial_mask 0", "initial_mask 1"]
     assert per_object.shape[0] == 2 * len(frames)
 
 
@@ -168,7 +172,8 @@ def test_progress_and_cancel_are_checked_every_frame(installed, fake_comfyui, mo
     ({"boxes": "[1, 2"}, "boxes", "not valid JSON"),
     ({"points": '[{"x": 1}]'}, "points", "x and y"),
     ({"bboxes": [{"x": 1, "y": 2}]}, "bboxes", "x, y, width and height"),
-    ({"bboxes": "10,10,20,20"}, "bboxes", "expected ComfyUI bounding boxes"),
+    ({"bboxes": "10,10,20,20"}, "bboxes", "a BOUNDING_BOX is"),
+    ({"positive_coords": '[{"x": 1}]'}, "positive_coords", "x and y"),
 ])
 def test_bad_inputs_get_errors_naming_the_node_and_input(models_dir, options, name, message):
     frames, _ = tiny.clip()
@@ -192,5 +197,6 @@ def test_node_is_registered_with_tooltips():
     everything = {**inputs["required"], **inputs["optional"]}
     assert all(spec[1].get("tooltip") for spec in everything.values())
     assert inputs["required"]["sam_model"][1]["default"] in inputs["required"]["sam_model"][0]
-    assert set(inputs["optional"]) == {"initial_mask", "bboxes", "boxes", "points"}
+    assert set(inputs["optional"]) == {"initial_mask", "bboxes", "boxes", "points", "positive_coords",
+                                       "negative_coords"}
     assert TrackMask.CATEGORY.startswith("MaskForge/") and TrackMask.DESCRIPTION
