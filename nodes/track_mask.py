@@ -116,11 +116,12 @@ class TrackMask:
             device = management.compute_device(force_cpu)
             tracker = management.get_model(f"{path}#video", lambda: _load(path), device=device,
                                             dtype=management.compute_dtype(device))
-            bar = comfy_adapter.progress_bar(count)
+            todo = {"forward": count - key_frame, "backward": key_frame + 1, "both": count}[direction]
+            bar = comfy_adapter.progress_bar(todo)
             with tracker.use() as model:
                 for done, frame in enumerate(sam_video.track(model, frames, key_frame, prompts, direction), 1):
                     _store(frame, frames, grow, per_object, union, preview, tracks)
-                    bar.update_absolute(done, count)
+                    bar.update_absolute(done, todo)
                     comfy_adapter.throw_if_interrupted()
         report = {"image_size": [w, h], "frames": count, "key_frame": key_frame, "direction": direction,
                   "objects": [{"id": k, **start} for k, start in enumerate(starts)],

@@ -161,7 +161,14 @@ def test_progress_and_cancel_are_checked_every_frame(installed, fake_comfyui, mo
         run(frames, initial_mask=truth[KEY])
     assert len(made) == 3  # stopped before the fourth frame
     bar = fake_comfyui.progress[-1]
-    assert (bar.total, bar.current) == (12, 3)
+    assert (bar.total, bar.current) == (12, 3)  # both directions: every frame
+
+
+def test_the_progress_bar_counts_the_frames_the_direction_reaches(installed, fake_comfyui):
+    frames, truth = tiny.clip()
+    run(frames, initial_mask=truth[KEY], direction="backward")
+    bar = fake_comfyui.progress[-1]
+    assert (bar.total, bar.current) == (KEY + 1, KEY + 1)
 
 
 @pytest.mark.parametrize("options, name, message", [
