@@ -4,9 +4,10 @@ Run from the repo root: ``.venv/bin/python -m bench.track_bench`` (defaults: fra
 512 and 1024 px, memory over 50 and 200 frames at 512 px). Smoke run: ``--fps-frames 3 --memory-frames 4 8
 --sizes 256``.
 
-The real weights cannot be downloaded here, so the model is built from the published
-``facebook/sam2.1-hiera-tiny`` config.json (tests/data/configs/sam2.1-hiera-tiny/config.json) with random
-weights, saved in the hub layout, and resolved and loaded by the node as the real folder would be. Random weights
+The real weights cannot be downloaded here, so the model is built from the ``facebook/sam2.1-hiera-tiny``
+configuration (``tests.tiny_sam_video.published_config``: the published config.json where the fixture holds it,
+else transformers' defaults for that checkpoint) with random weights, saved in the hub layout, and resolved and
+loaded by the node as the real folder would be. Random weights
 give random masks; the times and memory are those of the real network (it always sees 1024 x 1024, whatever the
 frame size). One object, given as a mask on frame 0, followed forward.
 
@@ -32,7 +33,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CONFIG = ROOT / "tests" / "data" / "configs" / "sam2.1-hiera-tiny" / "config.json"
 RESULTS = ROOT / "bench" / "results" / "track_mask.md"
 NAME = "sam2.1-hiera-tiny"
 
@@ -42,11 +42,14 @@ def build(models: Path) -> Path:
     import torch
     from transformers import Sam2VideoConfig, Sam2VideoModel
 
+    from tests.tiny_sam_video import published_config
+
     out = models / "sam2" / NAME
     if not (out / "model.safetensors").is_file():
+        config = published_config()
         torch.manual_seed(0)
-        Sam2VideoModel(Sam2VideoConfig.from_dict(json.loads(CONFIG.read_text()))).save_pretrained(out)
-        (out / "config.json").write_text(CONFIG.read_text())  # the published text, as a download would have it
+        Sam2VideoModel(Sam2VideoConfig.from_dict(config)).save_pretrained(out)
+        (out / "config.json").write_text(json.dumps(config, indent=2))  # the configuration's own keys, not a re-save
     return out
 
 

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -38,13 +40,23 @@ def processor(size):
 # --- loading ---
 
 
-def test_the_published_config_loads_as_the_video_model(model):
+def test_the_checkpoints_config_loads_as_the_video_model(model):
     published = tiny.published_config()
     assert published["model_type"] == "sam2_video"
     assert type(model).__name__ == "Sam2VideoModel"
     assert model.config.num_maskmem == published["num_maskmem"] == 7
     assert model.config.max_object_pointers_in_encoder == published["max_object_pointers_in_encoder"] == 16
     assert model.config.image_size == tiny.SIZE
+
+
+def test_a_config_with_the_older_rope_theta_key_loads(tmp_path):
+    """Checkpoints saved by earlier transformers write memory_attention_rope_theta, not rope_parameters."""
+    config = tiny.scaled_config()
+    config.pop("rope_parameters", None)
+    config["memory_attention_rope_theta"] = 5000.0
+    tiny.build(config, 0).save_pretrained(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    assert sam_video.load(tmp_path).config.rope_parameters["rope_theta"] == 5000.0
 
 
 def test_an_image_only_sam2_folder_is_refused_with_what_to_pick():
