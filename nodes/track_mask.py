@@ -99,11 +99,11 @@ class TrackMask:
                                        "from 0", "key_frame")
         if direction not in DIRECTIONS:
             raise MaskForgeError(NODE, f"'{direction}' is not one of {', '.join(DIRECTIONS)}", "direction")
-        points = join_points(
+        point_set = join_points(
             parse_points(NODE, points) if _given(points) else None,
             parse_coords(NODE, positive_coords, 1, "positive_coords") if _given(positive_coords) else None,
             parse_coords(NODE, negative_coords, 0, "negative_coords") if _given(negative_coords) else None)
-        prompts, starts = _prompts(frames, key_frame, initial_mask, bboxes, boxes, points)
+        prompts, starts = _prompts(frames, key_frame, initial_mask, bboxes, boxes, point_set)
         if max_objects:
             prompts, starts = prompts[:max_objects], starts[:max_objects]
 
@@ -165,7 +165,7 @@ def _given(text: str | None) -> bool:
     return bool(text and text.strip())
 
 
-def _prompts(frames, key_frame, initial_mask, bboxes, boxes, points):
+def _prompts(frames, key_frame, initial_mask, bboxes, boxes, point_set):
     """The objects to follow, in order (masks, then core's boxes, then JSON boxes, then points alone), and where
     each came from."""
     count, h, w = frames.shape[:3]
@@ -188,7 +188,7 @@ def _prompts(frames, key_frame, initial_mask, bboxes, boxes, points):
             raise MaskForgeError(NODE, f"none of the boxes is on the key frame ({key_frame}): their 'image' index "
                                        "names other frames; set key_frame to theirs or drop the index", "boxes")
         given.append(("boxes", per_frame[key_frame]))
-    point_xy, point_labels = points or (None, None)
+    point_xy, point_labels = point_set or (None, None)
     for name, found in given:
         for i, box in enumerate(found.boxes):
             prompts.append(sam_video.Prompt(box=box, points=point_xy, labels=point_labels))

@@ -8,18 +8,10 @@ from PIL import Image
 
 from maskforge.models import sam_video
 from tests import tiny_prompt_models, tiny_sam_video as tiny
+from tests.tiny_sam_video import one_thread  # noqa: F401 (autouse)
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, and far faster than on threads fighting a busy machine for cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -9,16 +9,9 @@ from maskforge.errors import MaskForgeError
 from maskforge.models import sam_video
 from maskforge.nodes.track_mask import TrackMask
 from tests import tiny_prompt_models, tiny_sam_video as tiny
+from tests.tiny_sam_video import one_thread  # noqa: F401 (autouse)
 
 KEY = 2
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ import json
 from functools import cache
 from pathlib import Path
 
+import pytest
 import torch
 
 from tests.tiny_prompt_models import _built
@@ -53,6 +54,16 @@ def scaled_config(size: int = SIZE) -> dict:
                   memory_attention_rope_feat_sizes=[grid // 4, grid // 4], memory_encoder_hidden_size=128,
                   mask_downsampler_embed_dim=128, memory_fuser_embed_dim=128, memory_fuser_intermediate_dim=64)
     return config
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Import into a test module to run it on one thread: tiny models run fastest so, and far faster than on threads
+    fighting a busy machine for its cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 GAIN = 1.5  # weight scale: 1 keeps a layer's output variance; a little more makes the masks differ between frames
