@@ -7,6 +7,7 @@ import torch
 
 from .. import comfy_adapter, ops
 from ..ops.annotate import default_font, palette
+from ..ops.boxes import mask_extents, to_bounding_boxes
 from ..errors import MaskForgeError
 from ..labels import index_of, parse_labels
 from ..models import management, segmentation, weights
@@ -34,12 +35,14 @@ class LabelMask:
     )
     CATEGORY = "MaskForge/segmentation"
     FUNCTION = "run"
-    RETURN_TYPES = ("MASK", "MASK", "IMAGE")
-    RETURN_NAMES = ("mask", "per_label", "preview")
+    RETURN_TYPES = ("MASK", "MASK", "IMAGE", "BOUNDING_BOX")
+    RETURN_NAMES = ("mask", "per_label", "preview", "bboxes")
     OUTPUT_TOOLTIPS = (
         "Every pixel of any of the labels (1 = inpaint here), one mask per image.",
         "One mask per label in the order written, image by image (image 1's labels, then image 2's, …).",
         "Each image with the labels in colour and a legend giving each label's share of the image.",
+        "Per image, the box around each label found (after grow, before invert) as ComfyUI's BOUNDING_BOX: "
+        "label in label, its share of the image in score. For CropByBBoxes and DrawBBoxes.",
     )
 
     @classmethod
@@ -98,10 +101,23 @@ class LabelMask:
             _raise_if_missing(found, wanted)
         per_label = ops.grow(found.flatten(0, 1).float(), grow)
         union = per_label.view(count, len(wanted), height, width).amax(1)
+        boxes = _label_boxes(per_label.view(count, len(wanted), height, width), found, wanted)
         if invert:
             per_label, union = ops.invert(per_label), ops.invert(union)
         preview = torch.stack([_preview(images[i], found[i], wanted) for i in range(count)])
-        return mask_output(union, height, width), mask_output(per_label, height, width), image_output(preview)
+        return (mask_output(union, height, width), mask_output(per_label, height, width), image_output(preview),
+                boxes)
+
+
+def _label_boxes(grown: torch.Tensor, found: torch.Tensor, wanted: list[str]) -> list[list[dict]]:
+    """Per image, a BOUNDING_BOX for each label found: around its grown mask, scored by its share of the image."""
+    result = []
+    for masks, present in zip(grown, found):
+        share = present.flatten(1).float().mean(1)
+        keep = present.flatten(1).any(1)
+        result.append(to_bounding_boxes(mask_extents(masks)[keep], share[keep].tolist(),
+                                        [label for label, k in zip(wanted, keep.tolist()) if k]))
+    return result
 
 
 def _raise_if_missing(found: torch.Tensor, wanted: list[str]) -> None:

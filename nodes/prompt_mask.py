@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from contextlib import ExitStack, nullcontext
 
 import torch
 
-from .. import comfy_adapter, ops
+from .. import comfy_adapter
 from ..errors import MaskForgeError
 from ..models import grounding_dino, management, sam, weights
 from ..models.registry import REGISTRY
-from ..ops.annotate import annotate, palette
-from ..ops.boxes import clip_boxes, fill_boxes
-from .inputs import check_colour, check_image, image_output, mask_output
+from ..ops.boxes import fill_boxes, mask_extents
+from . import objects as object_outputs
+from .inputs import check_colour, check_image
+from .prompts import join_boxes, join_points, keep_best, parse_bboxes, parse_boxes, parse_coords, parse_points
 
 NODE = "PromptMask"
 DETECTOR_DEFAULT = "grounding-dino-tiny"
@@ -28,14 +28,14 @@ def _tooltip(intro: str, *families: str) -> str:
 class PromptMask:
     DESCRIPTION = (
         "Masks what you name: Grounding DINO finds boxes for the phrases of the prompt ('white sofa. lamp'), "
-        "then SAM or SAM 2.1 outlines the object in each box. Connect boxes (JSON) to skip detection, or points "
-        "(JSON) to refine the outlines. Outputs the mask of all objects, one mask per object, the objects as JSON, "
-        "a preview with boxes and scores (for tuning the thresholds) and the cut-out."
+        "then SAM or SAM 2.1 outlines the object in each box. Connect boxes (JSON or a detector's bboxes) to skip "
+        "detection, or points to refine the outlines. Outputs the mask of all objects, one mask per object, the "
+        "objects as JSON and as bboxes, a preview with boxes and scores (for tuning the thresholds) and the cut-out."
     )
     CATEGORY = "MaskForge/segmentation"
     FUNCTION = "run"
-    RETURN_TYPES = ("MASK", "MASK", "STRING", "IMAGE", "IMAGE")
-    RETURN_NAMES = ("mask", "per_object", "objects_json", "preview", "cutout")
+    RETURN_TYPES = object_outputs.RETURN_TYPES
+    RETURN_NAMES = object_outputs.RETURN_NAMES
     OUTPUT_TOOLTIPS = (
         "All objects of each image together (after grow and invert); 1 = inpaint here.",
         "One mask per object, grown but not inverted, image by image in the order of objects_json.",
@@ -43,6 +43,7 @@ class PromptMask:
         "another PromptMask.",
         "The image with each object tinted and its box, phrase and score drawn.",
         "The image where the mask is 1, background_colour where it is 0.",
+        object_outputs.BBOXES_TOOLTIP,
     )
 
     @classmethod
@@ -70,7 +71,8 @@ class PromptMask:
                                       "Of two boxes overlapping more than this (intersection over union), only the "
                                       "better is kept. Lower removes more overlaps; 1 keeps all. Segmind's iou_thresh."}),
                 "max_objects": ("INT", {"default": 0, "min": 0, "max": 900, "step": 1, "tooltip":
-                                        "Keep at most this many best-scoring objects per image; 0 keeps all."}),
+                                        "Keep at most this many best-scoring objects per image, found or given "
+                                        "as boxes; 0 keeps all."}),
                 "mask_type": (["segment", "box"], {"default": "segment", "tooltip":
                                                    "segment: the object's outline (SAM). box: its whole box (no SAM)."}),
                 "grow": ("INT", {"default": 0, "min": -512, "max": 512, "step": 1, "tooltip":
@@ -91,29 +93,50 @@ class PromptMask:
             },
             "optional": {
                 "boxes": ("STRING", {"forceInput": True, "tooltip":
-                                     "Boxes as JSON, skipping detection: objects_json of another PromptMask, or a "
-                                     "list of [x0, y0, x1, y1] in pixels (for every image) or of {\"box\": [...], "
-                                     "\"image\": i} objects."}),
+                                     "Boxes as JSON, skipping detection (the prompt is then not used): objects_json "
+                                     "of another PromptMask, or a list of [x0, y0, x1, y1] in pixels (for every "
+                                     "image) or of {\"box\": [...], \"image\": i} objects. A box wholly outside "
+                                     "the image is dropped."}),
                 "points": ("STRING", {"forceInput": True, "tooltip":
                                       "Points as JSON that refine every object: [[x, y], …], [[x, y, label], …] or "
                                       "[{\"x\": …, \"y\": …, \"label\": 1}, …] in pixels; label 1 = part of the "
                                       "object, 0 = not. With no prompt and no boxes they make one object."}),
+                "bboxes": ("BOUNDING_BOX", {"forceInput": True, "tooltip":
+                                            "Boxes from a ComfyUI detector (RTDETR_detect, SAM3_Detect, another "
+                                            "PromptMask): one list per image, or one box or list for every image; a "
+                                            "short list of lists repeats its last. Like boxes, they skip detection "
+                                            "and the prompt is not used; their score and label go into objects_json. "
+                                            "With boxes connected too, both are used."}),
+                "positive_coords": ("STRING", {"forceInput": True, "tooltip":
+                                               "Points on the object as core's JSON, [{\"x\": …, \"y\": …}, …] in "
+                                               "pixels (the Points Editor format, as SAM3_Detect takes them); "
+                                               "added to points."}),
+                "negative_coords": ("STRING", {"forceInput": True, "tooltip":
+                                               "Points not on the object, in the same format; added to points."}),
             },
         }
 
     def run(self, image, detector, sam_model, prompt, box_threshold, text_threshold, nms_iou, max_objects,
             mask_type, grow, invert, stop_on_empty_mask, background_colour, force_cpu, detector_resolution,
-            boxes=None, points=None):
+            boxes=None, points=None, bboxes=None, positive_coords=None, negative_coords=None):
         images = check_image(NODE, "image", image)
         count, h, w = images.shape[:3]
         colour = check_colour(NODE, "background_colour", background_colour)
-        given = parse_boxes(boxes, count, h, w) if boxes and boxes.strip() else None
-        point_xy, point_labels = parse_points(points) if points and points.strip() else (None, None)
+        given = join_boxes(parse_boxes(NODE, boxes, count, h, w) if _given(boxes) else None,
+                           parse_bboxes(NODE, bboxes, count, h, w) if bboxes is not None else None)
+        if given is not None:
+            given = [keep_best(found, max_objects) for found in given]
+        point_xy, point_labels = join_points(
+            parse_points(NODE, points) if _given(points) else None,
+            parse_coords(NODE, positive_coords, 1, "positive_coords") if _given(positive_coords) else None,
+            parse_coords(NODE, negative_coords, 0, "negative_coords") if _given(negative_coords) else None,
+        ) or (None, None)
         phrases = grounding_dino.split_phrases(prompt)
         if given is None and not phrases and point_xy is None:
-            raise MaskForgeError(NODE, "say what to mask, e.g. 'white sofa. lamp', or connect boxes or points", "prompt")
+            raise MaskForgeError(NODE, "say what to mask, e.g. 'white sofa. lamp', or connect boxes, bboxes or points",
+                                 "prompt")
         if mask_type == "box" and given is None and not phrases:
-            raise MaskForgeError(NODE, "box mode needs boxes: write a prompt or connect boxes", "mask_type")
+            raise MaskForgeError(NODE, "box mode needs boxes: write a prompt or connect boxes or bboxes", "mask_type")
 
         device = management.compute_device(force_cpu)
         found_by = None
@@ -153,27 +176,11 @@ class PromptMask:
                 objects.append([{"image": i, **o} for o in image_objects])
                 masks.append(image_masks)
                 bar.update_absolute(i + 1, count)
-        return self._outputs(images, objects, masks, grow, invert, colour)
+        return object_outputs.outputs(images, objects, masks, grow, invert, colour)
 
-    @staticmethod
-    def _outputs(images, objects, masks, grow, invert, colour):
-        count, h, w = images.shape[:3]
-        union = torch.stack([m.amax(0) if len(m) else torch.zeros((h, w)) for m in masks])
-        union = ops.grow(union, grow)
-        if invert:
-            union = ops.invert(union)
-        per_object = ops.grow(torch.cat(masks), grow) if sum(len(m) for m in masks) else torch.zeros((0, h, w))
-        previews, start = [], 0
-        for i in range(count):
-            n = len(objects[i])
-            captions = [f"{o['phrase']} {o['score']:.2f}" for o in objects[i]]
-            boxes = torch.tensor([o["box"] for o in objects[i]], dtype=torch.float32).reshape(-1, 4)
-            previews.append(annotate(images[i], per_object[start : start + n], boxes, captions, palette(n)))
-            start += n
-        listing = [o for image_objects in objects for o in image_objects]
-        report = json.dumps({"image_size": [w, h], "images": count, "objects": listing})
-        return (mask_output(union, h, w), mask_output(per_object, h, w), report,
-                image_output(torch.stack(previews)), image_output(ops.cutout(images, union, colour)))
+
+def _given(text: str | None) -> bool:
+    return bool(text and text.strip())
 
 
 def _load_sam(path):
@@ -201,97 +208,12 @@ def _outline(model, key, image, found, point_xy, point_labels, box_mode):
         if len(found):
             box, phrase, label, score = found.boxes[k].tolist(), found.phrases[k], found.labels[k], float(found.scores[k])
         else:  # one object from the points alone: its box is the mask's extent
-            box, phrase, label, score = _extent(masks[k]), "points", "points", scores[k]
+            box, phrase, label, score = mask_extents(masks[k : k + 1])[0].tolist(), "points", "points", scores[k]
         entry = {"phrase": phrase, "label": label, "score": round(score, 4), "box": [round(v, 1) for v in box]}
         if scores[k] is not None:
             entry["mask_score"] = round(scores[k], 4)  # SAM's own estimate of the mask's IoU
         objects.append(entry)
     return objects, masks
-
-
-def _extent(mask: torch.Tensor) -> list[float]:
-    ys, xs = torch.nonzero(mask > 0.5, as_tuple=True)
-    if ys.numel() == 0:
-        return [0.0, 0.0, 0.0, 0.0]
-    return [float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)]
-
-
-# --- the optional JSON inputs ---
-
-
-def _json(text: str, name: str):
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise MaskForgeError(NODE, f"not valid JSON ({exc.msg} at character {exc.pos})", name) from None
-
-
-def _numbers(value, size: int, name: str, what: str) -> list[float]:
-    if not (isinstance(value, (list, tuple)) and len(value) == size
-            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
-        raise MaskForgeError(NODE, f"{what} must be {size} numbers, got {json.dumps(value)[:80]}", name)
-    return [float(v) for v in value]
-
-
-def parse_boxes(text: str, count: int, height: int, width: int) -> list[grounding_dino.Detections]:
-    """Per image, the boxes of the ``boxes`` input (clipped to the image); a box without an image index
-    belongs to every image."""
-    data = _json(text, "boxes")
-    if isinstance(data, dict):
-        data = data.get("objects", data.get("boxes"))
-    if not isinstance(data, list):
-        raise MaskForgeError(NODE, "expected a list of boxes, or an object with 'objects' or 'boxes'", "boxes")
-    per_image = [[] for _ in range(count)]
-    for item in data:
-        entry = item if isinstance(item, dict) else {"box": item}
-        box = _numbers(entry.get("box", entry.get("bbox")), 4, "boxes", "a box [x0, y0, x1, y1]")
-        if box[2] < box[0] or box[3] < box[1]:
-            raise MaskForgeError(NODE, f"box {box} has x1 < x0 or y1 < y0; boxes are [x0, y0, x1, y1] in pixels", "boxes")
-        index = entry.get("image")
-        if index is not None and not (isinstance(index, int) and 0 <= index < count):
-            raise MaskForgeError(NODE, f"image index {index} is outside the batch of {count}", "boxes")
-        phrase = str(entry.get("phrase", entry.get("label", "box")))
-        label = str(entry.get("label", phrase))
-        score = _numbers([entry.get("score", 1.0)], 1, "boxes", "a box's score")[0]
-        for i in range(count) if index is None else (index,):
-            per_image[i].append((box, score, phrase, label))
-    result = []
-    for entries in per_image:
-        boxes = torch.tensor([e[0] for e in entries], dtype=torch.float32).reshape(-1, 4)
-        scores = torch.tensor([e[1] for e in entries], dtype=torch.float32)
-        result.append(grounding_dino.Detections(clip_boxes(boxes, height, width), scores,
-                                                [e[2] for e in entries], [e[3] for e in entries]))
-    return result
-
-
-def parse_points(text: str) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """``[P,2]`` pixel coordinates and ``[P]`` labels (1 = object, 0 = not) from the ``points`` input."""
-    data = _json(text, "points")
-    if isinstance(data, dict):  # {"positive": [...], "negative": [...]}
-        data = ([dict(_point_dict(p), label=1) for p in data.get("positive", [])]
-                + [dict(_point_dict(p), label=0) for p in data.get("negative", [])])
-    if not isinstance(data, list):
-        raise MaskForgeError(NODE, "expected a list of points", "points")
-    if not data:
-        return None, None
-    coords, labels = [], []
-    for item in data:
-        point = _point_dict(item)
-        coords.append(_numbers([point.get("x"), point.get("y")], 2, "points", "a point's x and y"))
-        label = point.get("label", 1)
-        if label not in (0, 1, True, False):
-            raise MaskForgeError(NODE, f"a point's label is 1 (object) or 0 (not the object), got {label!r}", "points")
-        labels.append(int(label))
-    return torch.tensor(coords, dtype=torch.float32), torch.tensor(labels, dtype=torch.long)
-
-
-def _point_dict(item) -> dict:
-    if isinstance(item, dict):
-        return item
-    if isinstance(item, (list, tuple)) and len(item) in (2, 3):
-        return {"x": item[0], "y": item[1], **({"label": item[2]} if len(item) == 3 else {})}
-    raise MaskForgeError(NODE, f"a point is [x, y], [x, y, label] or {{\"x\": …, \"y\": …}}, got {json.dumps(item)[:80]}",
-                         "points")
 
 
 NODE_CLASS_MAPPINGS = {"MaskForgePromptMask": PromptMask}

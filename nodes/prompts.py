@@ -133,15 +133,28 @@ def parse_bboxes(node: str, value, count: int, height: int, width: int,
     per_image = per_image + per_image[-1:] * (count - len(per_image))
     result = []
     for i, frame in enumerate(per_image):
-        entries = []
-        for d in frame:
-            _check_bounding_box(node, d, input_name)
-            score = _numbers(node, [d.get("score", 1.0)], 1, input_name, "a box's score")[0]
-            label = d.get("label")
-            label = "box" if label is None else _text(node, label, input_name, "a box's label")
-            entries.append((score, label, label))
-        result.append(_detections(node, from_bounding_boxes(frame), entries, i, height, width, input_name))
+        boxes, scores, labels = read_bounding_boxes(node, frame, input_name)
+        labels = ["box" if label is None else label for label in labels]
+        result.append(_detections(node, boxes, list(zip(scores, labels, labels)), i, height, width, input_name))
     return result
+
+
+def read_bounding_boxes(node: str, frame: list[dict],
+                        input_name: str = "bboxes") -> tuple[torch.Tensor, list[float], list[str | None]]:
+    """One image's ``BOUNDING_BOX`` dicts, checked: ``[N,4]`` pixel corners, their scores (1 when not
+    given) and labels (None when not given)."""
+    scores, labels = [], []
+    for d in frame:
+        keys = ("x", "y", "width", "height")
+        if not all(k in d for k in keys):
+            raise MaskForgeError(node, f"a box has x, y, width and height in pixels, got {_show(d)}", input_name)
+        _, _, w, h = _numbers(node, [d[k] for k in keys], 4, input_name, "a box's x, y, width and height")
+        if w < 0 or h < 0:
+            raise MaskForgeError(node, f"a box's width and height cannot be negative, got {_show(d)}", input_name)
+        scores.append(_numbers(node, [d.get("score", 1.0)], 1, input_name, "a box's score")[0])
+        label = d.get("label")
+        labels.append(None if label is None else _text(node, label, input_name, "a box's label"))
+    return from_bounding_boxes(frame), scores, labels
 
 
 def bounding_box_lists(node: str, value, input_name: str = "bboxes") -> list[list[dict]]:
@@ -157,15 +170,6 @@ def bounding_box_lists(node: str, value, input_name: str = "bboxes") -> list[lis
     if all(isinstance(item, list) and all(isinstance(d, dict) for d in item) for item in value):
         return value
     raise MaskForgeError(node, f"{shape}; got a list mixing {sorted({type(i).__name__ for i in value})}", input_name)
-
-
-def _check_bounding_box(node: str, d: dict, input_name: str) -> None:
-    keys = ("x", "y", "width", "height")
-    if not all(k in d for k in keys):
-        raise MaskForgeError(node, f"a box has x, y, width and height in pixels, got {_show(d)}", input_name)
-    _, _, w, h = _numbers(node, [d[k] for k in keys], 4, input_name, "a box's x, y, width and height")
-    if w < 0 or h < 0:
-        raise MaskForgeError(node, f"a box's width and height cannot be negative, got {_show(d)}", input_name)
 
 
 def _detections(node: str, boxes: torch.Tensor, entries: list, image: int, height: int, width: int,

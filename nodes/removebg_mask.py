@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from .. import comfy_adapter, ops
+from ..errors import MaskForgeError
 from ..models import rembg_backend, weights
 from ..models.registry import REGISTRY
 from .inputs import check_colour, check_image, image_output, mask_output
@@ -23,9 +24,10 @@ def _model_tooltip() -> str:
 
 class RemoveBGMask:
     DESCRIPTION = (
-        "Finds the subject of each image with a background-removal model (rembg: U²-Net, ISNet, BiRefNet, …) and "
-        "outputs its mask, the background mask (what to inpaint to replace the background) and the cut-out "
-        "on a plain colour. Alpha matting refines soft edges such as hair; post-processing smooths the mask."
+        "Finds the subject of each image with a background-removal model (rembg: U²-Net, ISNet, BiRefNet, …, or "
+        "ComfyUI's own model connected to bg_removal_model) and outputs its mask, the background mask (what to "
+        "inpaint to replace the background) and the cut-out on a plain colour. Alpha matting refines soft edges "
+        "such as hair; post-processing smooths the mask."
     )
     CATEGORY = "MaskForge/segmentation"
     FUNCTION = "run"
@@ -69,42 +71,103 @@ class RemoveBGMask:
                                "1024 px; ben: BEN, 1024 px; birefnet: BiRefNet, 1024 px."}),
                 "force_cpu": ("BOOLEAN", {"default": False,
                                           "tooltip": "Run on the CPU even when ONNX Runtime has a GPU provider."}),
-            }
+            },
+            "optional": {
+                "bg_removal_model": ("BACKGROUND_REMOVAL", {
+                    "tooltip": "ComfyUI's own background-removal model (Load Background Removal Model: BiRefNet "
+                               "files in models/background_removal). When connected it makes the mask instead of "
+                               "model, custom_model_family and force_cpu (ComfyUI picks its device); "
+                               "post-processing, alpha matting, both masks and the cut-out stay this node's."}),
+                "resolution": ("INT", {
+                    "default": 0, "min": 0, "max": 4096, "step": 32,
+                    "tooltip": "Only with bg_removal_model: the square size each image is resized to for the model; "
+                               "0 = the model's own (1024 for BiRefNet; use 2048 for BiRefNet_HR)."}),
+            },
         }
 
     def run(self, image, model, alpha_matting, alpha_matting_foreground_threshold, alpha_matting_background_threshold,
-            alpha_matting_erode_size, post_process_mask, cutout_background, custom_model_family, force_cpu):
+            alpha_matting_erode_size, post_process_mask, cutout_background, custom_model_family, force_cpu,
+            bg_removal_model=None, resolution=0):
         images = check_image(NODE, "image", image)
         colour = check_colour(NODE, "cutout_background", cutout_background)
-        libs = rembg_backend.libraries(NODE)
-        path = weights.resolve(NODE, model, (".onnx",), folders=(FOLDER,))
-        device = comfy_adapter.torch_device()
-        session = rembg_backend.session(NODE, libs, path, rembg_backend.session_name(model, custom_model_family),
-                                        force_cpu=force_cpu, device_index=device.index or 0)
+        if bg_removal_model is not None:
+            # ComfyUI's model makes the mask: no ONNX file is looked for, and rembg is needed only for its
+            # post-processing and alpha matting.
+            _check_core_model(bg_removal_model)
+            libs = rembg_backend.libraries(NODE) if post_process_mask or alpha_matting else None
+        else:
+            libs = rembg_backend.libraries(NODE)
+            path = weights.resolve(NODE, model, (".onnx",), folders=(FOLDER,))
+            device = comfy_adapter.torch_device()
+            session = rembg_backend.session(NODE, libs, path, rembg_backend.session_name(model, custom_model_family),
+                                            force_cpu=force_cpu, device_index=device.index or 0)
+        refine = dict(post_process=post_process_mask, alpha_matting=alpha_matting,
+                      foreground_threshold=alpha_matting_foreground_threshold,
+                      background_threshold=alpha_matting_background_threshold, erode_size=alpha_matting_erode_size)
 
         # Per-pixel work is NumPy (one thread), as in rembg: a multi-threaded torch op on a busy CPU
         # waits for a free core at every call, which cost more than the conversions themselves.
         pixels = images.cpu().numpy()
         alphas, colours = [], []
         bar = comfy_adapter.progress_bar(len(pixels))
-        for item in pixels:
+        for i, item in enumerate(pixels):
             comfy_adapter.throw_if_interrupted()
             rgb = ops.to_uint8(item)
-            alpha, foreground = rembg_backend.predict_alpha(
-                libs, session, rgb, post_process=post_process_mask, alpha_matting=alpha_matting,
-                foreground_threshold=alpha_matting_foreground_threshold,
-                background_threshold=alpha_matting_background_threshold, erode_size=alpha_matting_erode_size)
+            if bg_removal_model is None:
+                alpha, foreground = rembg_backend.predict_alpha(libs, session, rgb, **refine)
+                alpha = alpha.astype(np.float32) / 255.0
+            else:
+                alpha, foreground = _core_alpha(bg_removal_model, images[i : i + 1], resolution, libs, rgb, refine)
             alphas.append(alpha)
             colours.append(rgb if foreground is None else foreground)
             bar.update(1)
 
-        subject = np.stack(alphas).astype(np.float32) / 255.0
+        subject = np.stack(alphas)
         # The cutout uses the matted foreground where there is one, else the image's own pixels.
         source = images if not alpha_matting else torch.from_numpy(np.stack(colours).astype(np.float32) / 255.0)
         subject_mask = torch.from_numpy(subject)
         h, w = subject.shape[1:]
         return (mask_output(subject_mask, h, w), mask_output(torch.from_numpy(1.0 - subject), h, w),
                 image_output(ops.cutout(source, subject_mask, colour)))
+
+
+def _check_core_model(model) -> None:
+    if not callable(getattr(model, "encode_image", None)):
+        raise MaskForgeError(NODE, f"got a {type(model).__name__}, which is not a background-removal model; connect "
+                                   "the bg_model output of ComfyUI's Load Background Removal Model", "bg_removal_model")
+
+
+def _core_alpha(model, image: torch.Tensor, resolution: int, libs, rgb: np.ndarray,
+                refine: dict) -> tuple[np.ndarray, np.ndarray | None]:
+    """One image's subject alpha (float ``H×W`` in 0..1) from ComfyUI's model, post-processed and matted as
+    rembg does when asked (then on 8-bit values, as rembg works), and the matted colours or None."""
+    h, w = image.shape[1:3]
+    mask = model.encode_image(image, image_size=resolution or None)
+    if not isinstance(mask, torch.Tensor):
+        raise MaskForgeError(NODE, f"the model gave a {type(mask).__name__}, not a mask", "bg_removal_model")
+    mask = mask.detach().float().cpu().reshape(-1, *mask.shape[-2:])
+    if mask.shape != (1, h, w):
+        raise MaskForgeError(NODE, f"the model gave a mask of shape {list(mask.shape)} for one {w}x{h} image; it "
+                                   "should be [1, H, W]", "bg_removal_model")
+    if torch.isnan(mask).any():
+        raise MaskForgeError(NODE, "the model's mask contains NaN values", "bg_removal_model")
+    alpha = mask[0].clamp(0.0, 1.0).numpy()
+    if libs is None:
+        return alpha, None
+    refined, foreground = rembg_backend.predict_alpha(libs, _GivenMask(ops.to_uint8(alpha)), rgb, **refine)
+    return refined.astype(np.float32) / 255.0, foreground
+
+
+class _GivenMask:
+    """Stands in for a rembg session whose prediction is a mask already made (by ComfyUI's model)."""
+
+    def __init__(self, mask: np.ndarray):
+        self.mask = mask
+
+    def predict(self, image) -> list:
+        from PIL import Image
+
+        return [Image.fromarray(self.mask)]
 
 
 NODE_CLASS_MAPPINGS = {"MaskForgeRemoveBGMask": RemoveBGMask}

@@ -51,6 +51,20 @@ def fill_boxes(boxes: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return (inside_y[:, :, None] & inside_x[:, None, :]).float()
 
 
+def mask_extents(masks: torch.Tensor) -> torch.Tensor:
+    """``[N,4]`` corners of the smallest box holding each ``[N,H,W]`` mask's pixels above 0.5, in pixel edges
+    (a one-pixel mask at column 3 spans x 3..4); all zeros for an empty mask."""
+    on = masks > 0.5
+
+    def span(lines: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # [N,L] → first and one-past-last True
+        index = torch.arange(lines.shape[1], device=lines.device)
+        return torch.where(lines, index, lines.shape[1]).amin(1), torch.where(lines, index, -1).amax(1) + 1
+
+    (y0, y1), (x0, x1) = span(on.any(2)), span(on.any(1))
+    boxes = torch.stack([x0, y0, x1, y1], 1).float()
+    return torch.where(on.flatten(1).any(1)[:, None], boxes, torch.zeros_like(boxes))
+
+
 def inside_image(boxes: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """``[N]`` bool: which boxes overlap the image by some area (a box touching it only at an edge does not)."""
     return (boxes[:, 0] < width) & (boxes[:, 1] < height) & (boxes[:, 2] > 0) & (boxes[:, 3] > 0)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from maskforge.ops.boxes import (box_iou, clip_boxes, fill_boxes, from_bounding_boxes, inside_image, nms,
+from maskforge.ops.boxes import (box_iou, clip_boxes, fill_boxes, from_bounding_boxes, inside_image, mask_extents, nms,
                                  to_bounding_boxes)
 
 # A hand-worked example: D overlaps A by exactly 0.5, A and B by 90/110, nothing touches C.
@@ -68,3 +68,13 @@ def test_bounding_box_dicts_round_trip_through_corners():
 def test_no_bounding_boxes_give_an_empty_box_tensor():
     assert from_bounding_boxes([]).shape == (0, 4)
     assert to_bounding_boxes(torch.zeros((0, 4)), [], []) == []
+
+
+def test_mask_extents_are_the_pixel_edges_around_each_mask_and_zero_when_empty():
+    masks = torch.zeros(3, 6, 8)
+    masks[0, 3, 2] = 1  # one pixel
+    masks[1, 1:5, 0] = 0.7  # a soft column at the left edge
+    masks[1, 5, 7] = 0.9  # and a far corner pixel
+    masks[2, 2, 2] = 0.5  # not above 0.5: empty
+    assert mask_extents(masks).tolist() == [[2, 3, 3, 4], [0, 1, 8, 6], [0, 0, 0, 0]]
+    assert mask_extents(torch.zeros(0, 6, 8)).shape == (0, 4)

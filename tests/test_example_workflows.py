@@ -11,11 +11,11 @@ import torch
 
 from maskforge.nodes.mask_nodes import GrowInvertMask
 from tools.demo import sample_scene
-from tools.example_workflows import FOLDER
+from tools.example_workflows import FOLDER, WORKFLOWS
 from tools.workflow_previews import run_workflow
-from tools.workflow_schema import check_workflow, core, signatures
+from tools.workflow_schema import CORE_NODES, CURRENT, OLDEST, api_prompt, check_workflow, core, signatures
 
-WORKFLOWS = sorted(FOLDER.glob("*.json"))
+PATHS = sorted(FOLDER.glob("*.json"))
 
 # An empty models folder: model dropdowns then list only registry names, as on a fresh install.
 pytestmark = pytest.mark.usefixtures("models_dir")
@@ -30,26 +30,47 @@ def blue_mask_workflow():
 
 
 def test_there_are_example_workflows():
-    assert WORKFLOWS, f"no workflows in {FOLDER}"
+    assert PATHS, f"no workflows in {FOLDER}"
 
 
-@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
-def test_workflow_fits_the_nodes(path):
-    assert check_workflow(load(path)) == []
+def test_every_workflow_file_is_a_known_workflow_with_the_comfyui_it_needs():
+    assert sorted(p.stem for p in PATHS) == sorted(WORKFLOWS)
 
 
-@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
+def test_workflow_fits_the_nodes_of_the_comfyui_it_needs(path):
+    assert check_workflow(load(path), signatures(WORKFLOWS[path.stem].core)) == []
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
 def test_workflow_has_a_thumbnail_the_template_browser_finds(path):
     # The frontend asks for <workflow>.jpg beside a custom node's example workflow.
     assert path.with_suffix(".jpg").is_file()
 
 
-@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
 def test_workflow_uses_our_nodes_and_only_known_core_ones(path):
     types = {node["type"] for node in load(path)["nodes"]}
     ours = {k for k, sig in signatures().items() if sig.ours}
     assert types & ours
-    assert types <= ours | set(core())
+    assert types <= ours | set(core(WORKFLOWS[path.stem].core))
+
+
+@pytest.mark.parametrize("name", [n for n, w in WORKFLOWS.items() if w.needs != OLDEST])
+def test_a_workflow_for_a_later_comfyui_says_so_in_its_note_and_does_not_fit_0_3_64(name):
+    workflow = load(FOLDER / f"{name}.json")
+    notes = [n["widgets_values"][0] for n in workflow["nodes"] if n["type"] == "MarkdownNote"]
+    assert any(f"ComfyUI {WORKFLOWS[name].needs} or newer" in text for text in notes)
+    assert any("neither a core node" in p for p in check_workflow(workflow, signatures(OLDEST)))
+
+
+def test_the_core_signature_files_name_the_comfyui_they_come_from():
+    assert "ComfyUI 0.3.64" in json.loads(CORE_NODES[OLDEST].read_text())["_about"]
+    about = json.loads(CORE_NODES[CURRENT].read_text())["_about"]
+    assert "v0.45" in about and "nodes_sam3.py 2edcd9a880c2" in about
+    assert "ComfySwitchNode" not in core(OLDEST) and "ComfySwitchNode" in core(CURRENT)
+    # Current core's Save/Preview Image pass their images on; 0.3.64's have no output.
+    assert core(OLDEST)["SaveImage"].outputs == () and core(CURRENT)["SaveImage"].outputs == (("images", "IMAGE"),)
 
 
 def test_folder_holds_only_workflows_and_their_thumbnails():
@@ -154,3 +175,17 @@ def test_blue_mask_workflow_runs_and_saves_the_blue_mask():
     assert torch.allclose(inside, blue, atol=1 / 255)
     assert torch.equal(outside, torch.zeros(3))
     assert torch.equal(speck, torch.zeros(3))  # min_region_px removed the stray speck
+
+
+def test_api_prompt_has_the_running_nodes_widgets_by_name_and_links_by_slot():
+    workflow = load(FOLDER / "labelmask_local_or_remote.json")
+    sigs = signatures(WORKFLOWS["labelmask_local_or_remote"].core)
+    prompt = api_prompt(workflow, sigs)
+    by_type = {node["class_type"]: (key, node["inputs"]) for key, node in prompt.items()}
+    assert "MarkdownNote" not in by_type and "MaskForgeHomeDesignsCreateMask" not in by_type  # note, muted
+    image_id, image_inputs = by_type["LoadImage"]
+    assert image_inputs == {"image": "example.png"}  # the upload button's value is the frontend's own
+    label_id, label_inputs = by_type["MaskForgeLabelMask"]
+    assert label_inputs["labels"] == "sofa" and label_inputs["image"] == [image_id, 0]
+    _, switch_inputs = by_type["ComfySwitchNode"]
+    assert switch_inputs == {"switch": False, "on_false": [label_id, 0]}  # no link from the muted node

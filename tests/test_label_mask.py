@@ -17,8 +17,13 @@ DEFAULTS = dict(model=SEGFORMER, labels="wall|floor", on_missing="empty mask", g
                 tiled=False, force_cpu=True)
 
 
-def run(image, **kwargs):
+def run_all(image, **kwargs):
     return LabelMask().run(image, **{**DEFAULTS, **kwargs})
+
+
+def run(image, **kwargs):
+    """The three mask and image outputs."""
+    return run_all(image, **kwargs)[:3]
 
 
 @pytest.fixture(autouse=True)
@@ -231,3 +236,40 @@ def test_scores_are_upsampled_to_full_size_before_the_argmax(segformer, monkeypa
     wall, sky, floor = (m[0].tolist() for m in per_label)
     assert wall[:8] == [1.0] * 8 and floor[-8:] == [1.0] * 8
     assert sky == [0.0] * 14 + [1.0] * 4 + [0.0] * 14  # where the blended wall and floor both fall below 6
+
+
+def extent(mask):
+    ys, xs = torch.nonzero(mask > 0.5, as_tuple=True)
+    return [xs.min().item(), ys.min().item(), xs.max().item() + 1 - xs.min().item(), ys.max().item() + 1 - ys.min().item()]
+
+
+def test_bboxes_give_each_found_labels_box_and_share_per_image(colour_model):
+    first = torch.zeros(1, 64, 96, 3)
+    first[:, :, :24, 0] = 1.0  # wall: the left quarter
+    first[:, 40:, 24:72, 1] = 1.0  # floor: a block at the bottom
+    mask, per_label, _, bboxes = run_all(torch.cat([first, halves()]), labels="floor|sky|wall")
+    assert [[d["label"] for d in frame] for frame in bboxes] == [["floor", "wall"], ["floor", "wall"]]
+    for frame, masks in zip(bboxes, per_label.view(2, 3, 64, 96)):
+        for d, label_mask in zip(frame, masks[[0, 2]]):  # floor and wall; sky is not found
+            assert [d["x"], d["y"], d["width"], d["height"]] == extent(label_mask)
+            assert d["score"] == pytest.approx(label_mask.mean().item())
+    floor, wall = bboxes[0]
+    assert floor["x"] == pytest.approx(24, abs=1) and floor["y"] == pytest.approx(40, abs=1)
+    assert floor["width"] == pytest.approx(48, abs=2) and floor["score"] == pytest.approx(0.1875, abs=0.02)
+    assert (wall["x"], wall["y"], wall["height"]) == (0, 0, 64) and wall["width"] == pytest.approx(24, abs=1)
+
+
+def test_bboxes_follow_grow_but_not_invert(colour_model):
+    image = torch.zeros(1, 64, 96, 3)
+    image[:, 16:48, 32:64, 0] = 1.0
+    _, plain_mask, _, plain = run_all(image, labels="wall")
+    _, grown_mask, _, grown = run_all(image, labels="wall", grow=4)
+    *_, inverted = run_all(image, labels="wall", grow=4, invert=True)
+    assert grown == inverted
+    (box,), (grown_box,) = plain[0], grown[0]
+    assert [grown_box[k] for k in ("x", "y", "width", "height")] == extent(grown_mask[0])
+    assert (grown_box["x"], grown_box["y"]) == (box["x"] - 4, box["y"] - 4)
+    assert (grown_box["width"], grown_box["height"]) == (box["width"] + 8, box["height"] + 8)
+    assert grown_box["score"] == box["score"] == pytest.approx(plain_mask.mean().item())  # the label's own share
+    *_, nothing = run_all(torch.zeros(1, 16, 16, 3), labels="sky")
+    assert nothing == [[]]

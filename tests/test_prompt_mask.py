@@ -20,12 +20,17 @@ def models(models_dir):
     return models_dir
 
 
-def run(image, **options):
+def run_all(image, **options):
+    """All six outputs, objects_json parsed."""
     args = dict(detector="grounding-dino-tiny", sam_model="sam2.1-hiera-tiny", prompt="white sofa. lamp",
                 box_threshold=0.3, text_threshold=0.25, nms_iou=0.5, max_objects=0, mask_type="segment", grow=0,
                 invert=False, stop_on_empty_mask=False, background_colour="#FFFFFF", force_cpu=True, detector_resolution=512) | options
-    mask, per_object, report, preview, cutout = PromptMask().run(image, **args)
-    return mask, per_object, json.loads(report), preview, cutout
+    mask, per_object, report, preview, cutout, bboxes = PromptMask().run(image, **args)
+    return mask, per_object, json.loads(report), preview, cutout, bboxes
+
+
+def run(image, **options):
+    return run_all(image, **options)[:5]
 
 
 def test_batch_of_two_gives_every_output_in_comfyui_shapes(models):
@@ -193,3 +198,103 @@ def test_node_is_registered_with_tooltips_and_no_seed():
     assert all(spec[1].get("tooltip") for spec in everything.values())
     assert inputs["required"]["detector"][1]["default"] in inputs["required"]["detector"][0]
     assert inputs["required"]["sam_model"][1]["default"] in inputs["required"]["sam_model"][0]
+
+
+# --- JSON inputs, hardened: each case crashed or gave a wrong result before ---
+# A SAM model that is not installed: these must fail on the input, before any model is looked for.
+NO_SAM = dict(prompt="", sam_model="no-such-sam")
+
+
+@pytest.mark.parametrize(("inputs", "message"), [
+    (dict(boxes="[[1, NaN, 5, 5]]"), "boxes: NaN is not a number"),
+    (dict(boxes='[{"box": [1, 1, 5, 5], "score": Infinity}]'), "boxes: Infinity is not a number"),
+    (dict(boxes="[[1, 1, 5, 1e999]]"), "boxes: a box .* must be finite numbers"),
+    (dict(points="[[NaN, 2]]"), "points: NaN is not a number"),
+    (dict(points='{"positive": [[-Infinity, 2]]}'), "points: -Infinity is not a number"),
+    (dict(points="[" * 50_000 + "]" * 50_000), "points: the JSON is nested more than"),
+    (dict(boxes='{"objects": ' + "[" * 20 + "]" * 20 + "}"), "boxes: the JSON is nested more than"),
+    (dict(points='{"positive": 5}'), "points: 'positive' must be a list of points, got 5"),
+    (dict(points='{"negative": [[1, 2]], "positives": []}'), "points: .* it has \\['negative', 'positives'\\]"),
+    (dict(boxes='{"objects": {"box": [1, 1, 2, 2]}}'), "boxes: expected a list of boxes"),
+])
+def test_bad_json_inputs_stop_with_a_clear_error_before_any_model(models_dir, inputs, message):
+    with pytest.raises(MaskForgeError, match=f"PromptMask: {message}"):
+        run(torch.rand(1, 8, 8, 3), **NO_SAM, **inputs)
+
+
+def test_a_box_wholly_outside_the_image_is_dropped_not_segmented_as_an_empty_box(models_dir):
+    boxes = '[[20, 20, 30, 30], [2, 2, 6, 6], [-9, 0, -1, 4]]'
+    mask, per_object, report, _, _ = run(torch.rand(1, 10, 10, 3), prompt="", boxes=boxes, mask_type="box")
+    assert [o["box"] for o in report["objects"]] == [[2, 2, 6, 6]]
+    assert per_object.shape == (1, 10, 10) and mask.sum() == 16
+
+
+def test_max_objects_keeps_the_best_given_boxes_too(models_dir):
+    boxes = json.dumps([{"box": [0, 0, 2, 2], "score": 0.3}, {"box": [3, 3, 5, 5], "score": 0.9},
+                        {"box": [6, 6, 8, 8], "score": 0.6}])
+    _, per_object, report, _, _ = run(torch.rand(2, 10, 10, 3), prompt="", boxes=boxes, mask_type="box", max_objects=2)
+    assert [(o["image"], o["score"]) for o in report["objects"]] == [(0, 0.9), (0, 0.6), (1, 0.9), (1, 0.6)]
+    assert per_object.shape == (4, 10, 10) and per_object[0, 4, 4] == 1 and per_object[1, 7, 7] == 1
+
+
+# --- ComfyUI's BOUNDING_BOX and point strings ---
+
+SOFA = {"x": 1.0, "y": 2.0, "width": 4.0, "height": 3.0, "score": 0.8, "label": "couch"}
+LAMP = {"x": 6.0, "y": 0.0, "width": 2.0, "height": 2.0}
+
+
+@pytest.mark.parametrize(("bboxes", "expected"), [
+    (SOFA, [["couch"], ["couch"]]),  # one dict: every image
+    ([SOFA, LAMP], [["couch", "box"], ["couch", "box"]]),  # a flat list: every image
+    ([[LAMP], [SOFA, LAMP]], [["box"], ["couch", "box"]]),  # one list per image
+    ([[SOFA]], [["couch"], ["couch"]]),  # a short list of lists repeats its last
+])
+def test_bboxes_in_every_core_shape_replace_detection(models_dir, bboxes, expected):
+    mask, per_object, report, _, _, out = run_all(torch.rand(2, 10, 10, 3), bboxes=bboxes, mask_type="box",
+                                                  detector="no-such-detector")
+    labels = [[o["label"] for o in report["objects"] if o["image"] == i] for i in range(2)]
+    assert labels == expected
+    for o in report["objects"]:
+        assert (o["phrase"], o["score"], o["box"]) in [("couch", 0.8, [1, 2, 5, 5]), ("box", 1.0, [6, 0, 8, 2])]
+    sofa_area = per_object[[o["label"] == "couch" for o in report["objects"]]]
+    assert all(m.sum() == 12 and m[2:5, 1:5].all() for m in sofa_area)
+    assert [[d["label"] for d in frame] for frame in out] == expected
+
+
+def test_the_bboxes_output_is_one_list_per_image_that_feeds_another_prompt_mask(models_dir):
+    boxes = json.dumps([{"box": [1, 2, 5, 5], "image": 0, "phrase": "white sofa", "label": "sofa", "score": 0.7},
+                        {"box": [0, 0, 3, 3], "image": 1, "label": "lamp", "score": 0.4}])
+    image = torch.rand(3, 10, 10, 3)
+    first = run_all(image, prompt="", boxes=boxes, mask_type="box")
+    assert first[5] == [[{"x": 1.0, "y": 2.0, "width": 4.0, "height": 3.0, "score": pytest.approx(0.7), "label": "sofa"}],
+                        [{"x": 0.0, "y": 0.0, "width": 3.0, "height": 3.0, "score": pytest.approx(0.4), "label": "lamp"}],
+                        []]
+    second = run_all(image, prompt="", bboxes=first[5], mask_type="box")
+    assert torch.equal(second[0], first[0]) and torch.equal(second[1], first[1])
+    assert [(o["image"], o["label"], o["box"]) for o in second[2]["objects"]] == [(0, "sofa", [1, 2, 5, 5]),
+                                                                                 (1, "lamp", [0, 0, 3, 3])]
+    assert second[5] == first[5]
+
+
+def test_boxes_and_bboxes_together_are_both_used(models_dir):
+    _, _, report, _, _ = run(torch.rand(1, 10, 10, 3), prompt="", boxes="[[0, 0, 2, 2]]", bboxes=[LAMP],
+                             mask_type="box")
+    assert [o["box"] for o in report["objects"]] == [[0, 0, 2, 2], [6, 0, 8, 2]]
+
+
+def test_core_point_strings_give_the_same_masks_as_the_points_input(models, monkeypatch):
+    given = []
+    segment = sam.segment
+    monkeypatch.setattr(sam, "segment", lambda model, emb, boxes, xy, labels: given.append((xy.tolist(), labels.tolist()))
+                        or segment(model, emb, boxes, xy, labels))
+    image = torch.rand(1, 16, 16, 3)
+    with_points = run(image, prompt="", points="[[3, 4, 1], [12, 12, 0], [5, 6, 1]]")
+    with_coords = run(image, prompt="", points="[[3, 4]]", positive_coords='[{"x": 5, "y": 6}]',
+                      negative_coords='[{"x": 12, "y": 12}]')
+    shuffled = run(image, prompt="", positive_coords='[{"x": 3, "y": 4}, {"x": 5, "y": 6}]',
+                   negative_coords='[{"x": 12, "y": 12}]')
+    only_positive = run(image, prompt="", positive_coords='[{"x": 3, "y": 4}, {"x": 5, "y": 6}]')
+    assert torch.equal(with_points[1], with_coords[1]) and torch.equal(with_points[1], shuffled[1])
+    assert with_points[2]["objects"] == with_coords[2]["objects"]
+    assert given[1] == ([[3, 4], [5, 6], [12, 12]], [1, 1, 0])  # points, then positive, then negative coords
+    assert given[3] == ([[3, 4], [5, 6]], [1, 1]) and len(only_positive[2]["objects"]) == 1

@@ -156,3 +156,121 @@ def test_a_file_in_an_extra_rembg_folder_of_comfyui_is_listed_and_runs(rembg_dir
     assert "shared.onnx" in RemoveBGMask.INPUT_TYPES()["required"]["model"][0]
     subject, _, _ = run(images((20, 24)), model="shared.onnx")
     assert subject[0, 10, 8] > 0.9 and subject[0, 2, 20] < 0.1
+
+
+# --- ComfyUI's own background-removal model (BACKGROUND_REMOVAL) ---
+
+
+class CoreModel:
+    """Stands in for core's BackgroundRemovalModel: encode_image(image [B,H,W,C], image_size) gives a soft
+    [B,H,W] mask, made at the model's square size and resized back, as core's does. Its mask is a smooth
+    function of brightness, so its values vary across the image. It records each call."""
+
+    image_size = 16
+
+    def __init__(self):
+        self.calls = []
+
+    def encode_image(self, image, image_size=None):
+        self.calls.append((image.shape[0], image_size))
+        size = image_size or self.image_size
+        small = torch.nn.functional.interpolate(image.movedim(-1, 1), size=(size, size), mode="bilinear")
+        logits = (small.mean(1, keepdim=True) - 0.5) * 6
+        out = torch.nn.functional.interpolate(logits, size=image.shape[1:3], mode="bicubic")
+        return out.sigmoid().squeeze(1)
+
+
+def no_onnx(monkeypatch):
+    """Any look for an ONNX file or session fails the test."""
+    from maskforge.models import rembg_backend, weights
+
+    for module, name in ((weights, "resolve"), (rembg_backend, "session"), (rembg_backend, "libraries")):
+        monkeypatch.setattr(module, name, lambda *a, _name=name, **k: pytest.fail(f"{_name} was called"))
+
+
+def test_the_core_model_makes_the_mask_image_by_image_and_no_onnx_model_is_looked_for(models_dir, monkeypatch):
+    no_onnx(monkeypatch)
+    model = CoreModel()
+    batch = images((40, 56), (40, 56), (40, 56))
+    batch[1] = batch[1].flip(1)
+    subject, background, cutout = run(batch, model="isnet-general-use.onnx", bg_removal_model=model)
+    assert model.calls == [(1, None)] * 3  # one image per call, at the model's own size
+    expected = torch.cat([CoreModel().encode_image(batch[i : i + 1]) for i in range(3)])
+    assert torch.equal(subject, expected)  # the model's soft mask itself, not rounded to 8 bits
+    assert 0 < subject.min() < 0.05 and 0.95 < subject.max() < 1 and len(subject.unique()) > 50
+    assert torch.allclose(background, 1 - subject)
+    red = torch.tensor([1.0, 0.0, 0.0])
+    assert torch.allclose(cutout, red + subject[..., None] * (batch - red), atol=1e-6)
+
+
+def test_resolution_sets_the_size_the_core_model_sees(models_dir):
+    model = CoreModel()
+    small = run(images((40, 56)), bg_removal_model=model, resolution=64)[0]
+    own = run(images((40, 56)), bg_removal_model=model)[0]
+    assert model.calls == [(1, 64), (1, None)]
+    assert not torch.equal(small, own)
+
+
+def test_post_processing_and_alpha_matting_refine_the_core_models_mask_as_rembg_does(models_dir):
+    from rembg.bg import post_process
+
+    batch = images((96, 128))
+    plain = run(batch, bg_removal_model=CoreModel())[0]
+    smoothed = run(batch, bg_removal_model=CoreModel(), post_process_mask=True)[0]
+    expected = post_process(maskforge.ops.to_uint8(plain[0].numpy())).astype("float32") / 255
+    assert torch.equal(smoothed[0], torch.from_numpy(expected)) and set(smoothed.unique().tolist()) == {0.0, 1.0}
+    matted, _, matted_cutout = run(batch, bg_removal_model=CoreModel(), alpha_matting=True)
+    assert not torch.equal(matted, plain)
+    assert matted[0, 48, 40] > 0.98 and matted[0, 5, 5] < 0.02
+    assert torch.allclose(matted_cutout[0, 5, 5], torch.tensor([1.0, 0.0, 0.0]), atol=0.02)
+
+
+@pytest.mark.parametrize(("model", "message"), [
+    ("u2net.onnx", "got a str, which is not a background-removal model; connect the bg_model output"),
+    (object(), "got a object, which is not a background-removal model"),
+])
+def test_something_that_is_not_a_background_removal_model_is_a_clear_error(models_dir, model, message):
+    with pytest.raises(MaskForgeError, match=f"RemoveBGMask: bg_removal_model: {message}"):
+        run(images((8, 8)), bg_removal_model=model)
+
+
+class WrongModel:
+    def __init__(self, result):
+        self.result = result
+
+    def encode_image(self, image, image_size=None):
+        return self.result
+
+
+@pytest.mark.parametrize(("result", "message"), [
+    (torch.zeros(2, 8, 8), "a mask of shape \\[2, 8, 8\\] for one 8x8 image"),
+    (torch.zeros(1, 4, 4), "a mask of shape \\[1, 4, 4\\]"),
+    (torch.full((1, 8, 8), float("nan")), "NaN"),
+    ("mask", "gave a str, not a mask"),
+])
+def test_a_core_model_giving_something_else_than_one_mask_is_a_clear_error(models_dir, result, message):
+    with pytest.raises(MaskForgeError, match=f"RemoveBGMask: bg_removal_model: .*{message}"):
+        run(images((8, 8)), bg_removal_model=WrongModel(result))
+
+
+def test_the_core_model_path_checks_cancel_per_image(models_dir, fake_comfyui, monkeypatch):
+    model = CoreModel()
+    checks = []
+
+    def cancel_on_second():
+        checks.append(1)
+        if len(checks) == 2:
+            raise fake_comfyui.modules["comfy.model_management"].Interrupted()
+
+    monkeypatch.setattr(fake_comfyui.modules["comfy.model_management"], "throw_exception_if_processing_interrupted",
+                        cancel_on_second)
+    with pytest.raises(fake_comfyui.modules["comfy.model_management"].Interrupted):
+        run(images((16, 16), (16, 16), (16, 16)), bg_removal_model=model)
+    assert len(model.calls) == 1  # stopped before the second image reached the model
+
+
+def test_the_new_inputs_are_optional_with_tooltips():
+    optional = RemoveBGMask.INPUT_TYPES()["optional"]
+    assert optional["bg_removal_model"][0] == "BACKGROUND_REMOVAL"
+    assert optional["resolution"][1]["default"] == 0
+    assert all(spec[1].get("tooltip") for spec in optional.values())

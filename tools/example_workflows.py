@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import uuid
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 from tools.pack import PACK_DIR
-from tools.workflow_schema import ACTIVE, MUTED, Signature, check_workflow, signatures
+from tools.workflow_schema import ACTIVE, CURRENT, MUTED, OLDEST, Signature, check_workflow, signatures
 
 FOLDER = PACK_DIR / "example_workflows"
 NOTE_COLOUR, NOTE_BG = "#432", "#653"
@@ -261,10 +262,12 @@ def labelmask_local_or_remote(g: Graph) -> None:
         "**Label Mask** runs on your machine; **HomeDesigns Create Mask** sends the image to HomeDesigns' "
         "service (API key in the environment, see README: Remote services; each image is charged). Both take the "
         "same labels.\n\n"
-        "**To switch, mute one** (select it, Ctrl+M): the **Switch** passes whichever still runs. The remote node "
-        "starts muted. With both running, the Switch's `switch` chooses (false = local, true = remote) and only "
-        "the chosen one runs.\n"
-    ), size=(420, 320))
+        "The **If/Else Switch** chooses: `switch` false = Label Mask, true = HomeDesigns; only the chosen one runs. "
+        "The remote node starts muted: unmute it (select it, Ctrl+M) before you set `switch` to true.\n\n"
+        "**Needs ComfyUI 0.4 or newer**: the Switch is a core node that older versions, such as 0.3.64, lack "
+        "(they open this workflow with a missing-node warning). There, connect one mask to Grow / Invert Mask "
+        "directly.\n"
+    ), size=(420, 360))
     image = g.node("LoadImage", (0, 360), image="example.png")
     local = g.node("MaskForgeLabelMask", (480, 80), labels="sofa")
     remote = g.node("MaskForgeHomeDesignsCreateMask", (480, 460), mode=MUTED, labels="sofa")
@@ -281,6 +284,141 @@ def labelmask_local_or_remote(g: Graph) -> None:
     g.link(show, "IMAGE", preview, "images")
     g.group("Local", [local], "#3f789e")
     g.group("Remote (muted: Ctrl+M to use it)", [remote], "#a1309b")
+
+
+class Workflow(NamedTuple):
+    build: Callable[[Graph], None]  # its docstring is the workflow's title
+    needs: str = OLDEST  # the oldest ComfyUI it works on, as the README's workflow table says
+
+    @property
+    def core(self) -> str:
+        """The ComfyUI version whose recorded core signatures it is built and checked against."""
+        return OLDEST if self.needs == OLDEST else CURRENT
+
+
+def sam3_objects_inpaint(g: Graph) -> None:
+    """SAM 3 → SAM 3 Objects → inpaint"""
+    g.note((0, 0), (
+        "## ComfyUI's SAM 3, cleaned up and inpainted\n\n"
+        "Needs ComfyUI 0.45 or newer (core's SAM 3 nodes).\n\n"
+        "1. **Load SAM 3**: the SAM 3 checkpoint of ComfyUI's own SAM 3 template (in `models/checkpoints`); "
+        "**CLIP Text Encode** says what to find (`sofa`).\n"
+        "2. **SAM3 Detect** with `individual_masks` on gives one mask per object and the boxes, image by image.\n"
+        "3. **SAM 3 Objects** (MaskForge) regroups them per image: the mask of all objects, one mask per object, "
+        "the objects as JSON, a preview and the cut-out.\n"
+        "4. **Grow / Invert Mask** fills holes and grows the mask; then an *inpainting* checkpoint repaints it.\n"
+    ), size=(420, 360))
+    sam3 = g.node("CheckpointLoaderSimple", (0, 400), title="Load SAM 3", ckpt_name="sam3.safetensors")
+    image = g.node("LoadImage", (0, 560), image="example.png")
+    find = g.node("CLIPTextEncode", (360, 400), size=(300, 120), text="sofa")
+    detect = g.node("SAM3_Detect", (700, 400), individual_masks=True)
+    objects = g.node("MaskForgeSAM3Objects", (1060, 400))
+    grow = g.node("MaskForgeGrowInvertMask", (1460, 400), fill_holes=True, min_region_px=64, grow=16)
+    preview = g.node("PreviewImage", (1460, 760), title="Preview objects")
+    checkpoint = g.node("CheckpointLoaderSimple", (460, 0), ckpt_name="512-inpainting-ema.safetensors")
+    positive = g.node("CLIPTextEncode", (820, 0), size=(400, 160),
+                      text="an empty living room, bare wall, wooden floor, natural light, photo")
+    negative = g.node("CLIPTextEncode", (820, 200), size=(400, 160), text="sofa, couch, furniture, blurry, low quality")
+    encode = g.node("VAEEncodeForInpaint", (1860, 400))
+    sampler = g.node("KSampler", (1860, 0), steps=25, cfg=7.0, sampler_name="euler", scheduler="normal")
+    decode = g.node("VAEDecode", (2240, 0))
+    save = g.node("SaveImage", (2240, 140), filename_prefix="sam3_inpaint")
+    g.link(sam3, "CLIP", find, "clip")
+    g.link(sam3, "MODEL", detect, "model")
+    g.link(image, "IMAGE", detect, "image")
+    g.link(find, "CONDITIONING", detect, "conditioning")
+    g.link(image, "IMAGE", objects, "image")
+    g.link(detect, "masks", objects, "masks")
+    g.link(detect, "bboxes", objects, "bboxes")
+    g.link(objects, "mask", grow, "mask")
+    g.link(objects, "preview", preview, "images")
+    g.link(checkpoint, "CLIP", positive, "clip")
+    g.link(checkpoint, "CLIP", negative, "clip")
+    g.link(image, "IMAGE", encode, "pixels")
+    g.link(checkpoint, "VAE", encode, "vae")
+    g.link(grow, "mask", encode, "mask")
+    g.link(checkpoint, "MODEL", sampler, "model")
+    g.link(positive, "CONDITIONING", sampler, "positive")
+    g.link(negative, "CONDITIONING", sampler, "negative")
+    g.link(encode, "LATENT", sampler, "latent_image")
+    g.link(sampler, "LATENT", decode, "samples")
+    g.link(checkpoint, "VAE", decode, "vae")
+    g.link(decode, "IMAGE", save, "images")
+
+
+def removebg_core_model_background(g: Graph) -> None:
+    """Core background-removal model → RemoveBGMask"""
+    g.note((0, 0), (
+        "## ComfyUI's background-removal model, MaskForge's masks\n\n"
+        "Needs ComfyUI 0.45 or newer (core's Load Background Removal Model).\n\n"
+        "1. **Load Background Removal Model**: a BiRefNet file in `models/background_removal`.\n"
+        "2. **Remove Background Mask** takes it on `bg_removal_model` (then its own ONNX `model` is not used) and "
+        "adds what core's Remove Background lacks: post-processing, alpha matting for hair, the background mask "
+        "and the cut-out. `resolution` 0 = the model's own size.\n"
+        "3. **Image Composite Masked** puts the subject on **new background** (best the photo's size).\n"
+    ), size=(420, 340))
+    loader = g.node("LoadBackgroundRemovalModel", (0, 380), bg_removal_name="birefnet.safetensors")
+    photo = g.node("LoadImage", (0, 500), title="photo", image="example.png")
+    background = g.node("LoadImage", (0, 900), title="new background", image="example.png")
+    remove = g.node("MaskForgeRemoveBGMask", (400, 380), alpha_matting=True)
+    composite = g.node("ImageCompositeMasked", (840, 560))
+    save = g.node("SaveImage", (1180, 380), filename_prefix="new_background")
+    cutout = g.node("PreviewImage", (840, 60), title="Preview cut-out")
+    g.link(loader, "bg_model", remove, "bg_removal_model")
+    g.link(photo, "IMAGE", remove, "image")
+    g.link(background, "IMAGE", composite, "destination")
+    g.link(photo, "IMAGE", composite, "source")
+    g.link(remove, "subject_mask", composite, "mask")
+    g.link(composite, "IMAGE", save, "images")
+    g.link(remove, "cutout", cutout, "images")
+
+
+def rtdetr_promptmask(g: Graph) -> None:
+    """RT-DETR boxes → PromptMask outlines"""
+    g.note((0, 0), (
+        "## Core's RT-DETR finds, SAM 2.1 outlines\n\n"
+        "Needs ComfyUI 0.45 or newer (core's RT-DETR Detect).\n\n"
+        "1. **Load RT-DETR**: the RT-DETR model of ComfyUI's own RT-DETR template (if the template loads it with "
+        "another loader node, use that one). **RT-DETR Detect** finds COCO objects (`class_name`: `couch`).\n"
+        "2. **Prompt Mask** takes its `bboxes`: detection is skipped and the prompt is not used; SAM 2.1 outlines "
+        "each box (downloaded on first use). Each box's score and label go into `objects_json`.\n"
+        "3. Its own `bboxes` output feeds **Draw BBoxes**.\n"
+    ), size=(420, 340))
+    model = g.node("UNETLoader", (0, 380), title="Load RT-DETR", unet_name="rtdetr_v4.safetensors")
+    image = g.node("LoadImage", (0, 540), image="example.png")
+    detect = g.node("RTDETR_detect", (360, 380), class_name="couch")
+    prompt = g.node("MaskForgePromptMask", (720, 380), prompt="")
+    preview = g.node("PreviewImage", (1160, 380), title="Preview masks")
+    draw = g.node("DrawBBoxes", (1160, 760))
+    boxes = g.node("PreviewImage", (1480, 760), title="Preview boxes")
+    g.link(model, "MODEL", detect, "model")
+    g.link(image, "IMAGE", detect, "image")
+    g.link(image, "IMAGE", prompt, "image")
+    g.link(detect, "bboxes", prompt, "bboxes")
+    g.link(prompt, "preview", preview, "images")
+    g.link(image, "IMAGE", draw, "image")
+    g.link(prompt, "bboxes", draw, "bboxes")
+    g.link(draw, "image", boxes, "images")
+
+
+def promptmask_crop_by_bboxes(g: Graph) -> None:
+    """PromptMask → Crop by BBoxes"""
+    g.note((0, 0), (
+        "## Crop what you name\n\n"
+        "Needs ComfyUI 0.45 or newer (core's CropByBBoxes).\n\n"
+        "1. **Prompt Mask** finds and outlines the objects (`lamp.`); its `bboxes` output holds their boxes, one "
+        "list per image.\n"
+        "2. **CropByBBoxes** crops each image around its boxes (all of an image's boxes together, plus `padding`) "
+        "and resizes the crop to `output_width` × `output_height`: a close-up to inpaint or upscale.\n"
+    ), size=(420, 300))
+    image = g.node("LoadImage", (0, 340), image="example.png")
+    prompt = g.node("MaskForgePromptMask", (360, 0), prompt="lamp.")
+    crop = g.node("CropByBBoxes", (800, 0), padding=32)
+    preview = g.node("PreviewImage", (1160, 0), title="Preview crop")
+    g.link(image, "IMAGE", prompt, "image")
+    g.link(image, "IMAGE", crop, "image")
+    g.link(prompt, "bboxes", crop, "bboxes")
+    g.link(crop, "IMAGE", preview, "images")
 
 
 def video_track_inpaint(g: Graph) -> None:
@@ -341,18 +479,22 @@ def video_track_inpaint(g: Graph) -> None:
 
 
 WORKFLOWS = {
-    "labelmask_inpaint": labelmask_inpaint,
-    "promptmask_per_object": promptmask_per_object,
-    "removebg_replace_background": removebg_replace_background,
-    "blue_mask_for_removal_service": blue_mask_for_removal_service,
-    "labelmask_local_or_remote": labelmask_local_or_remote,
-    "video_track_inpaint": video_track_inpaint,
+    "labelmask_inpaint": Workflow(labelmask_inpaint),
+    "promptmask_per_object": Workflow(promptmask_per_object),
+    "removebg_replace_background": Workflow(removebg_replace_background),
+    "blue_mask_for_removal_service": Workflow(blue_mask_for_removal_service),
+    "labelmask_local_or_remote": Workflow(labelmask_local_or_remote, "0.4"),  # core's Switch node
+    "sam3_objects_inpaint": Workflow(sam3_objects_inpaint, CURRENT),
+    "removebg_core_model_background": Workflow(removebg_core_model_background, CURRENT),
+    "rtdetr_promptmask": Workflow(rtdetr_promptmask, CURRENT),
+    "promptmask_crop_by_bboxes": Workflow(promptmask_crop_by_bboxes, CURRENT),
+    "video_track_inpaint": Workflow(video_track_inpaint),  # core's video nodes, in 0.3.64 already
 }
 
 
 def build(name: str, sigs: dict[str, Signature]) -> dict:
     g = Graph(sigs)
-    WORKFLOWS[name](g)
+    WORKFLOWS[name].build(g)
     workflow = g.workflow(name)
     problems = check_workflow(workflow, sigs)
     if problems:
@@ -361,11 +503,10 @@ def build(name: str, sigs: dict[str, Signature]) -> dict:
 
 
 def main() -> None:
-    sigs = signatures()
     FOLDER.mkdir(exist_ok=True)
-    for name in WORKFLOWS:
+    for name, spec in WORKFLOWS.items():
         try:
-            workflow = build(name, sigs)
+            workflow = build(name, signatures(spec.core))
         except MissingNode as missing:
             print(f"skipped {name}: node {missing} is not registered")
             continue

@@ -21,7 +21,7 @@ from PIL import Image, ImageDraw, ImageFont
 from tools.demo import sample_scene
 from tools.example_workflows import FOLDER, WORKFLOWS
 from tools.pack import load_pack
-from tools.workflow_schema import ACTIVE, signatures
+from tools.workflow_schema import ACTIVE, OLDEST, signatures, widget_values
 
 SIZE = (960, 540)
 BG, INK, DIM = (32, 34, 40), (235, 235, 235), (150, 154, 165)
@@ -45,15 +45,17 @@ def _mask_to_image(mask):
 def run_workflow(workflow: dict, image: torch.Tensor, mask: torch.Tensor) -> list[torch.Tensor]:
     """Runs the active nodes in order; returns the images its Save/Preview Image nodes get."""
     pack = load_pack()
-    sigs = signatures()
+    sigs = signatures(OLDEST)  # only workflows of ComfyUI 0.3.64's nodes run here
     core = {"LoadImage": _load_image(image, mask), "MaskToImage": _mask_to_image}
     links = {link[0]: link for link in workflow["links"]}
     results, saved = {}, []
     for node in sorted(workflow["nodes"], key=lambda n: n["order"]):
-        sig = sigs[node["type"]]
+        sig = sigs.get(node["type"])
+        if sig is None:
+            raise NotRunnable(node["type"])  # a core node of a later ComfyUI
         if sig.frontend_only or node.get("mode", ACTIVE) != ACTIVE:
             continue
-        kwargs = dict(zip([w.name for w in sig.widgets], _widget_values(node, sig)))
+        kwargs = widget_values(node, sig)
         for slot in node["inputs"]:
             if slot.get("link") is not None:
                 _, origin, origin_slot, *_ = links[slot["link"]]
@@ -68,17 +70,6 @@ def run_workflow(workflow: dict, image: torch.Tensor, mask: torch.Tensor) -> lis
         else:
             raise NotRunnable(node["type"])
     return saved
-
-
-def _widget_values(node: dict, sig) -> list:
-    """The saved values of the node's own widgets, without the frontend's extra ones."""
-    values = iter(node["widgets_values"])
-    out = []
-    for spec in sig.widgets:
-        out.append(next(values))
-        if spec.seed_control or spec.upload_button:
-            next(values)
-    return out
 
 
 def _font(size: int):
@@ -116,21 +107,20 @@ def result_card(title: str, image, mask, saved: list[torch.Tensor]) -> Image.Ima
     return card
 
 
-def graph_card(title: str, workflow: dict, image) -> Image.Image:
+def graph_card(title: str, workflow: dict, image, version: str) -> Image.Image:
     card = Image.new("RGB", SIZE, BG)
     draw = ImageDraw.Draw(card)
     draw.text((24, 18), title, font=_font(28), fill=INK)
     card.paste(_tile(image, (250, 170)), (24, 90))
     draw.text((24, 66), "demo input", font=_font(16), fill=DIM)
-    _draw_graph(draw, workflow, (300, 70, SIZE[0] - 24, SIZE[1] - 70))
+    _draw_graph(draw, workflow, (300, 70, SIZE[0] - 24, SIZE[1] - 70), signatures(version))
     for y, line in ((SIZE[1] - 56, "Graph of this workflow; no mask shown. Its nodes need model weights, which were not"),
                     (SIZE[1] - 34, "run for this picture. Run it with the real weights to see the mask.")):
         draw.text((24, y), line, font=_font(16), fill=DIM)
     return card
 
 
-def _draw_graph(draw: ImageDraw.ImageDraw, workflow: dict, area: tuple[int, int, int, int]) -> None:
-    sigs = signatures()
+def _draw_graph(draw: ImageDraw.ImageDraw, workflow: dict, area: tuple[int, int, int, int], sigs: dict) -> None:
     nodes = [n for n in workflow["nodes"] if not sigs[n["type"]].frontend_only]
     left = min(n["pos"][0] for n in nodes)
     top = min(n["pos"][1] for n in nodes)
@@ -166,12 +156,13 @@ def main() -> None:
     image, mask = sample_scene()
     for path in sorted(FOLDER.glob("*.json")):
         workflow = json.loads(path.read_text(encoding="utf-8"))
-        title = WORKFLOWS[path.stem].__doc__
+        spec = WORKFLOWS[path.stem]
+        title = spec.build.__doc__
         try:
             card = result_card(title, image, mask, run_workflow(workflow, image, mask))
             how = "real run"
         except NotRunnable as node:
-            card = graph_card(title, workflow, image)
+            card = graph_card(title, workflow, image, spec.core)
             how = f"graph drawing ({node} needs weights)"
         target = path.with_suffix(".jpg")
         card.save(target, quality=88)

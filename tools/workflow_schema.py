@@ -2,8 +2,10 @@
 (UI-format) workflows use: socket inputs, widget inputs in order, and output slots.
 
 Our nodes' signatures come from their live INPUT_TYPES, so a renamed or retyped input shows up
-as a workflow that no longer fits; core nodes' from tests/data/core_nodes.json (read off
-ComfyUI's source, since ComfyUI itself is not installed here).
+as a workflow that no longer fits; core nodes' from a file per ComfyUI version (read off
+ComfyUI's source, since ComfyUI itself is not installed here): tests/data/core_nodes.json for
+0.3.64, the oldest version the pack supports, and tests/data/core_nodes_v0.45.json for current
+core. Each workflow is checked against the version it needs.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from functools import cache
 
 from tools.pack import PACK_DIR, load_pack
 
-CORE_NODES = PACK_DIR / "tests" / "data" / "core_nodes.json"
+OLDEST, CURRENT = "0.3.64", "0.45"
+CORE_NODES = {OLDEST: PACK_DIR / "tests" / "data" / "core_nodes.json",
+              CURRENT: PACK_DIR / "tests" / "data" / "core_nodes_v0.45.json"}
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 SEED_CONTROLS = ("fixed", "increment", "decrement", "randomize")
 
@@ -104,8 +108,9 @@ def ours() -> dict[str, Signature]:
 
 
 @cache
-def core() -> dict[str, Signature]:
-    data = json.loads(CORE_NODES.read_text(encoding="utf-8"))
+def core(version: str = OLDEST) -> dict[str, Signature]:
+    """ComfyUI ``version``'s core nodes, as recorded in its file of ``CORE_NODES``."""
+    data = json.loads(CORE_NODES[version].read_text(encoding="utf-8"))
     return {
         key: Signature(key, _from_input_types(spec), tuple(tuple(o) for o in spec["outputs"]), False,
                        spec["display_name"], spec.get("frontend_only", False))
@@ -113,8 +118,8 @@ def core() -> dict[str, Signature]:
     }
 
 
-def signatures() -> dict[str, Signature]:
-    return {**core(), **ours()}
+def signatures(version: str = OLDEST) -> dict[str, Signature]:
+    return {**core(version), **ours()}
 
 
 # Node modes as the frontend saves them: 0 runs, 2 is muted ("never"), 4 is bypassed.
@@ -122,7 +127,8 @@ ACTIVE, MUTED, BYPASSED = 0, 2, 4
 
 
 def check_workflow(workflow: dict, sigs: dict[str, Signature] | None = None) -> list[str]:
-    """Every way ``workflow`` (UI format) does not fit the node signatures; empty when it fits."""
+    """Every way ``workflow`` (UI format) does not fit the node signatures (by default ComfyUI
+    0.3.64's core nodes and ours); empty when it fits."""
     sigs = signatures() if sigs is None else sigs
     problems = []
     if workflow.get("version") != 0.4:
@@ -132,7 +138,7 @@ def check_workflow(workflow: dict, sigs: dict[str, Signature] | None = None) -> 
         where = f"node {node['id']} ({node['type']})"
         sig = sigs.get(node["type"])
         if sig is None:
-            problems.append(f"{where}: neither a core node in {CORE_NODES.name} nor one of ours")
+            problems.append(f"{where}: neither a core node of the ComfyUI version checked nor one of ours")
             continue
         problems += [f"{where}: {p}" for p in _node_problems(node, sig)]
     problems += _link_problems(workflow.get("links", []), nodes, sigs)
@@ -231,3 +237,32 @@ def _link_problems(links: list, nodes: dict, sigs: dict[str, Signature]) -> list
         if "*" not in (made, link_type) and link_type != made:
             problems.append(f"{where}: saved as {link_type} but carries {made}")
     return problems
+
+
+def widget_values(node: dict, sig: Signature) -> dict:
+    """The node's own widget values by name, without the extra values the frontend saves."""
+    values = iter(node["widgets_values"])
+    named = {}
+    for spec in sig.widgets:
+        named[spec.name] = next(values)
+        if spec.seed_control or spec.upload_button:
+            next(values)
+    return named
+
+
+def api_prompt(workflow: dict, sigs: dict[str, Signature]) -> dict:
+    """``workflow`` (UI format) as the API prompt the frontend queues: the nodes that run, each with its
+    widget values and its links as ``[origin id, output slot]``; muted and note nodes are left out, as
+    are links from them."""
+    nodes = {n["id"]: n for n in workflow["nodes"]
+             if n.get("mode", ACTIVE) == ACTIVE and not sigs[n["type"]].frontend_only}
+    links = {link[0]: link for link in workflow["links"]}
+    prompt = {}
+    for node_id, node in nodes.items():
+        inputs = widget_values(node, sigs[node["type"]])
+        for slot in node.get("inputs", []):
+            link = links.get(slot.get("link"))
+            if link is not None and link[1] in nodes:
+                inputs[slot["name"]] = [str(link[1]), link[2]]
+        prompt[str(node_id)] = {"class_type": node["type"], "inputs": inputs}
+    return prompt

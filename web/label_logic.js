@@ -1,4 +1,4 @@
-// The label picker's logic, free of DOM and ComfyUI so Node's test runner can check it.
+// The label picker's logic, free of the DOM and of ComfyUI's modules so Node's test runner can check it.
 // It follows labels.py rule for rule: case/spacing-insensitive keys, synonyms, plain plurals,
 // and the same "did you mean" suggestions (difflib's ratio and ordering).
 
@@ -48,6 +48,11 @@ export function unknownWords(text) {
     .map((p) => ({ word: p.word, suggestions: closest(p.word) }));
 }
 
+/** Adds `label` unless the text already selects it: Enter in the search adds, and pressing it again keeps it. */
+export function addLabel(text, label) {
+  return selectedLabels(text).includes(label) ? String(text ?? "") : toggleLabel(text, label);
+}
+
 /** Ticks or unticks a label: unticking drops every word that means it ("couch" for "sofa");
  * ticking appends it. The other words stay as the user wrote them, unknown ones included. */
 export function toggleLabel(text, label) {
@@ -63,9 +68,18 @@ export function removePart(text, index) {
   return formatLabels(parseLabels(text).filter((_, i) => i !== index).map((p) => p.word));
 }
 
-/** Puts `label` in place of the part at `index`, e.g. a suggestion for a misspelt word. */
+/** Puts `label` in place of the part at `index`, e.g. a suggestion for a misspelt word; where another part
+ * already selects `label`, the part is dropped instead, so a suggestion never repeats a label. */
 export function replacePart(text, index, label) {
-  return formatLabels(parseLabels(text).map((p, i) => (i === index ? label : p.word)));
+  const parts = parseLabels(text);
+  const taken = parts.some((p, i) => i !== index && p.label === label);
+  return formatLabels(parts.flatMap((p, i) => (i !== index ? [p.word] : taken ? [] : [label])));
+}
+
+/** A chip's text: the word as written, with the label it stands for where that is more than a change of case
+ * or spacing ("couch → sofa", but "Wall" and "coffee  table" as they are). */
+export function partText({ word, label }) {
+  return label === null || normalise(word) === label ? word : `${word} → ${label}`;
 }
 
 /** Rewrites synonyms and plurals as vocabulary names and drops repeats; unknown words stay. */
@@ -99,6 +113,89 @@ export function searchLabels(query) {
   return [...rank.keys()]
     .sort((a, b) => rank.get(a) - rank.get(b) || INDEX.get(a) - INDEX.get(b))
     .map((label) => ({ label, via: via.get(label) }));
+}
+
+/** The label Enter adds for a search: its best hit, or null for an empty search or one with no hit. */
+export function enterLabel(query) {
+  return normalise(query) ? (searchLabels(query)[0]?.label ?? null) : null;
+}
+
+/** What a key does while the picker is open: "cancel" (Escape), "add" (Enter in the search), "next" or
+ * "previous" (Tab and Shift+Tab, which the dialog keeps to itself), or null (the key's usual job). */
+export function pickerKey({ key, shiftKey = false, isComposing = false, inSearch = false }) {
+  if (isComposing) return null; // Enter or Escape that ends an IME composition
+  if (key === "Escape") return "cancel";
+  if (key === "Enter" && inSearch) return "add";
+  if (key === "Tab") return shiftKey ? "previous" : "next";
+  return null;
+}
+
+/** The position focus moves to among `count` focusable controls from `index` (-1: none of them), wrapping
+ * round at either end so Tab never leaves the dialog. */
+export function focusStep(index, count, backwards) {
+  if (index < 0) return backwards ? count - 1 : 0;
+  return (index + (backwards ? count - 1 : 1)) % count;
+}
+
+/** The text to write into the widget as the dialog closes: the draft on "done" when it differs from what the
+ * widget held, otherwise null (Cancel, Escape and a click beside the dialog leave the widget as it was). */
+export function closingText(original, draft, how) {
+  return how === "done" && draft !== original ? draft : null;
+}
+
+/** The dialog's heading, naming ADE20K once whether or not the node's title already does. */
+export function dialogTitle(nodeTitle) {
+  return /ade20k/i.test(nodeTitle) ? `${nodeTitle}: labels` : `${nodeTitle}: labels (ADE20K)`;
+}
+
+/** The node's warning line for words it would reject, each with its nearest label, or "" when all are known. */
+export function unknownSummary(text) {
+  const words = unknownWords(text ?? "").map(({ word, suggestions }) =>
+    suggestions.length ? `${word} (${suggestions[0]}?)` : word,
+  );
+  return words.length ? `unknown: ${words.join(", ")}` : "";
+}
+
+/** `text` broken at spaces into lines no wider than `width` as `measure` gives widths, at most `maxLines`
+ * of them; a cut-off last line ends in "…". A single word wider than a line keeps its own line. */
+export function wrapText(text, width, measure, maxLines = 3) {
+  const lines = [];
+  for (const word of String(text).split(" ").filter(Boolean)) {
+    const last = lines.at(-1);
+    if (last !== undefined && measure(`${last} ${word}`) <= width) lines[lines.length - 1] = `${last} ${word}`;
+    else lines.push(word);
+  }
+  if (lines.length <= maxLines) return lines;
+  const kept = lines.slice(0, maxLines);
+  let tail = kept[maxLines - 1];
+  while (tail.includes(" ") && measure(`${tail} …`) > width) tail = tail.slice(0, tail.lastIndexOf(" "));
+  kept[maxLines - 1] = `${tail} …`;
+  return kept;
+}
+
+// Core's "String" and "String (Multiline)" nodes pass their `value` on unchanged.
+const STRING_NODES = new Set(["PrimitiveString", "PrimitiveStringMultiline"]);
+
+/** The text a node's input `name` will carry when the workflow runs, as far as the graph in the browser tells:
+ * the widget's own text, or for a linked input the text at the link's other end where the frontend holds it
+ * (a Primitive node, core's String nodes, through reroute nodes); null where only the run can tell (another
+ * node computes it). `node` is a LiteGraph node or anything shaped like one. */
+export function inputText(node, name, depth = 0) {
+  const slot = node.inputs?.findIndex((input) => input.name === name) ?? -1;
+  if (slot < 0 || node.inputs[slot].link == null) {
+    const value = node.widgets?.find((w) => w.name === name)?.value;
+    return typeof value === "string" ? value : null;
+  }
+  const source = depth < 16 ? node.getInputNode?.(slot) : null;
+  if (!source) return null;
+  if (source.type === "PrimitiveNode") {
+    // Its "Run widget replace on values" option rewrites %date% and the like at queue time.
+    const value = source.widgets?.[0]?.value;
+    return typeof value === "string" && !source.properties?.["Run widget replace on values"] ? value : null;
+  }
+  if (source.type === "Reroute") return source.inputs?.length ? inputText(source, source.inputs[0].name, depth + 1) : null;
+  if (STRING_NODES.has(source.comfyClass ?? source.type)) return inputText(source, "value", depth + 1);
+  return null;
 }
 
 /** The vocabulary labels nearest to `word` in spelling, as labels.closest gives them. */

@@ -32,11 +32,17 @@ class FakeNode {
     this.size = [320, 200];
     this.widgets = [{ name: "labels", type: "text", value: "floor|wall" }];
   }
-  addWidget(type, name, value, callback) {
-    const widget = { type, name, value, callback };
+  addWidget(type, name, value, callback, options = {}) {
+    return this.addCustomWidget({ type, name, value, callback, options });
+  }
+  addCustomWidget(widget) {
     this.widgets.push(widget);
     return widget;
   }
+}
+
+function pickButton(node) {
+  return node.widgets.find((w) => w.name === "pick labels");
 }
 
 async function nodeClass(name) {
@@ -49,10 +55,15 @@ async function nodeClass(name) {
   return { Node, calls };
 }
 
-function drawn(node) {
+// The red row under the button: what it draws at a node width, and the height it asks for.
+function unknownRow(node) {
+  return node.widgets.find((w) => w.name === "unknown labels");
+}
+
+function drawn(node, width = node.size[0]) {
   const texts = [];
   const ctx = { save() {}, restore() {}, fillText: (text) => texts.push(text) };
-  node.onDrawForeground(ctx);
+  unknownRow(node).draw(ctx, node, width, 100);
   return texts;
 }
 
@@ -67,30 +78,75 @@ test("LabelMask and HomeDesigns nodes get a 'pick labels' button after their wid
     const node = new Node();
     node.onNodeCreated();
     assert.deepEqual(calls, ["original onNodeCreated"]);
-    const button = node.widgets.at(-1);
+    const [button, row] = node.widgets.slice(-2);
     assert.equal(button.type, "button");
     assert.equal(button.name, "pick labels");
-    assert.equal(button.serialize, false); // keeps widgets_values as the node's inputs
+    assert.equal(row.name, "unknown labels");
+    for (const widget of [button, row]) {
+      assert.equal(widget.serialize, false); // the frontend leaves it out of the workflow's widgets_values
+      assert.equal(widget.options.serialize, false); // and out of the API prompt
+    }
   }
 });
 
 test("other nodes are left alone", async () => {
   const { Node } = await nodeClass("MaskForgeGrowInvertMask");
-  assert.equal(Node.prototype.onDrawForeground, undefined);
   const node = new Node();
   node.onNodeCreated();
   assert.equal(node.widgets.length, 1);
 });
 
-test("unknown words are drawn from the widget's current text, hand edits included", async () => {
+test("unknown words are drawn under the button from the widget's current text, hand edits included", async () => {
+  globalThis.document = fakeDocument();
   const { Node } = await nodeClass("MaskForgeLabelMask");
   const node = new Node();
   node.onNodeCreated();
   assert.deepEqual(drawn(node), []);
+  assert.equal(unknownRow(node).computeSize(320)[1], 0); // no room taken while every word is known
   node.widgets[0].value = "floor| sofaz |Couch|windws"; // typed by hand
-  assert.deepEqual(drawn(node), ["unknown: sofaz, windws"]);
-  node.flags = { collapsed: true };
+  assert.deepEqual(drawn(node), ["unknown: sofaz (sofa?), windws (windowpane?)"]);
+  const oneLine = unknownRow(node).computeSize(320)[1];
+  assert.ok(oneLine > 0);
+  // A narrow node wraps the line instead of drawing past its edge, and grows to fit.
+  const narrow = drawn(node, 160);
+  assert.ok(narrow.length > 1 && narrow.every((line) => line.length * 6 <= 160 - 30), narrow.join(" / "));
+  assert.equal(unknownRow(node).computeSize(160)[1], narrow.length * (oneLine - 4) + 4);
+  delete globalThis.document;
+});
+
+test("the warning asks for one more frame when its height changes, so the grown node is drawn", async () => {
+  globalThis.document = fakeDocument();
+  const { Node } = await nodeClass("MaskForgeLabelMask");
+  const node = new Node();
+  node.onNodeCreated();
+  let redraws = 0;
+  node.setDirtyCanvas = () => redraws++;
+  drawn(node);
+  assert.equal(redraws, 0);
+  node.widgets[0].value = "floor|sofaz";
+  drawn(node);
+  drawn(node);
+  assert.equal(redraws, 1);
+  node.widgets[0].value = "floor";
+  drawn(node);
+  assert.equal(redraws, 2);
+  delete globalThis.document;
+});
+
+test("a linked labels input shows the linked text's unknown words, never the hidden widget's", async () => {
+  globalThis.document = fakeDocument();
+  const { Node } = await nodeClass("MaskForgeLabelMask");
+  const node = new Node();
+  node.onNodeCreated();
+  node.widgets[0].value = "wall|stale"; // what the widget held before the link
+  let source = { type: "PrimitiveNode", widgets: [{ name: "labels", value: "floor|sofaz" }] };
+  node.inputs = [{ name: "labels", link: 3 }];
+  node.getInputNode = () => source;
+  assert.deepEqual(drawn(node), ["unknown: sofaz (sofa?)"]);
+  source = { type: "StringConcatenate", comfyClass: "StringConcatenate", widgets: [] }; // computed at run time
   assert.deepEqual(drawn(node), []);
+  assert.equal(unknownRow(node).computeSize(320)[1], 0);
+  delete globalThis.document;
 });
 
 test("the picker refuses a labels input that comes from a link", async () => {
@@ -98,23 +154,25 @@ test("the picker refuses a labels input that comes from a link", async () => {
   const node = new Node();
   node.onNodeCreated();
   node.inputs = [{ name: "labels", link: 7 }];
-  node.widgets.at(-1).callback();
+  pickButton(node).callback();
   assert.equal(toasts.length, 1);
   assert.match(toasts[0].detail, /labels comes from a link/);
 });
 
-// Just enough of a DOM for the picker dialog: elements, children, listeners.
+// Just enough of a DOM for the picker dialog: elements, children, attributes, listeners, focus.
 class FakeElement {
-  constructor(tag) {
+  constructor(tag, doc) {
     this.tagName = tag.toUpperCase();
+    this.ownerDocument = doc;
     this.children = [];
     this.listeners = {};
+    this.attributes = {};
     this.className = "";
     this.value = "";
     this.classList = { add: (name) => (this.className = `${this.className} ${name}`.trim()) };
   }
   setAttribute(name, value) {
-    this[name] = value;
+    this.attributes[name] = value;
   }
   append(...items) {
     for (const item of items) {
@@ -128,74 +186,209 @@ class FakeElement {
   remove() {
     const siblings = this.parent.children;
     siblings.splice(siblings.indexOf(this), 1);
+    this.parent = null;
+  }
+  contains(other) {
+    for (let el = other; el; el = el.parent) if (el === this) return true;
+    return false;
   }
   addEventListener(type, listener) {
     (this.listeners[type] ??= []).push(listener);
   }
-  removeEventListener() {}
-  dispatch(type, event = {}) {
-    for (const listener of this.listeners[type] ?? []) listener({ target: this, preventDefault() {}, stopPropagation() {}, ...event });
+  removeEventListener(type, listener) {
+    this.listeners[type] = (this.listeners[type] ?? []).filter((l) => l !== listener);
   }
-  focus() {}
+  // Capture at the document, then bubbling from the target up, as a browser delivers a key press.
+  dispatch(type, props = {}) {
+    const event = { type, target: this, stopped: false, defaultPrevented: false, ...props };
+    event.stopPropagation = () => (event.stopped = true);
+    event.preventDefault = () => (event.defaultPrevented = true);
+    const doc = this.ownerDocument;
+    for (const listener of doc?.captures[type] ?? []) listener(event);
+    for (let el = this; el && !event.stopped; el = el.parent) {
+      for (const listener of el.listeners[type] ?? []) listener(event);
+    }
+    if (!event.stopped) doc?.reachedWindow.push(event);
+    return event;
+  }
+  focus() {
+    this.ownerDocument.activeElement = this;
+  }
   get text() {
     return (this.textContent ?? "") + this.children.map((c) => (typeof c === "string" ? c : c.text)).join("");
   }
+  get descendants() {
+    const elements = this.children.filter((c) => typeof c !== "string");
+    return elements.flatMap((c) => [c, ...c.descendants]);
+  }
   findAll(className) {
-    const own = this.className.split(" ").includes(className) ? [this] : [];
-    return own.concat(...this.children.filter((c) => typeof c !== "string").map((c) => c.findAll(className)));
+    return [this, ...this.descendants].filter((el) => el.className.split(" ").includes(className));
   }
   find(tag) {
     return this.children.find((c) => c.tagName === tag.toUpperCase());
+  }
+  querySelectorAll(selector) {
+    const tags = selector.split(",").map((tag) => tag.trim().toUpperCase());
+    return this.descendants.filter((el) => tags.includes(el.tagName));
+  }
+  getContext() {
+    return { font: "", measureText: (text) => ({ width: text.length * 6 }) };
   }
 }
 
 function fakeDocument() {
   const doc = new FakeElement("document");
-  doc.body = new FakeElement("body");
-  doc.head = new FakeElement("head");
-  doc.createElement = (tag) => new FakeElement(tag);
+  doc.ownerDocument = doc;
+  doc.captures = {};
+  doc.reachedWindow = [];
+  doc.addEventListener = (type, listener, capture) => {
+    if (capture) (doc.captures[type] ??= []).push(listener);
+  };
+  doc.removeEventListener = (type, listener) => {
+    doc.captures[type] = (doc.captures[type] ?? []).filter((l) => l !== listener);
+  };
+  doc.body = new FakeElement("body", doc);
+  doc.head = new FakeElement("head", doc);
+  doc.createElement = (tag) => new FakeElement(tag, doc);
   doc.getElementById = (id) => doc.head.children.find((c) => c.id === id) ?? null;
   return doc;
 }
 
-test("the picker writes ticks into the widget, keeps hand edits, flags unknown words", async () => {
+// A LabelMask node with `text` in its labels widget, its picker open; `written` collects the widget's callbacks.
+async function openOn(text) {
   globalThis.document = fakeDocument();
   const { Node } = await nodeClass("MaskForgeLabelMask");
   const node = new Node();
   node.onNodeCreated();
   const labels = node.widgets[0];
   const written = [];
-  labels.value = "floor|Couch|sofaz";
+  labels.value = text;
   labels.callback = (value) => written.push(value);
   node.setDirtyCanvas = () => {};
-
-  node.widgets.at(-1).callback(); // open
+  const canvasButton = new FakeElement("canvas", document);
+  document.body.append(canvasButton);
+  canvasButton.focus();
+  pickButton(node).callback();
   const dialog = document.body.findAll("maskforge-picker")[0];
   const rows = () => dialog.findAll("maskforge-picker-row");
-  const row = (label) => rows().find((r) => r.children[1] === label);
+  return {
+    node,
+    labels,
+    written,
+    dialog,
+    rows,
+    row: (label) => rows().find((r) => r.children[1] === label),
+    search: dialog.find("input"),
+    footer: (name) => dialog.findAll("maskforge-picker-footer")[0].children.find((b) => b.textContent === name),
+    isOpen: () => dialog.parent.parent != null,
+    returnFocus: canvasButton,
+  };
+}
+
+function typeInto(search, query) {
+  search.value = query;
+  search.dispatch("input");
+}
+
+test("the dialog is a labelled modal that names ADE20K once and takes focus", async () => {
+  const { dialog, search } = await openOn("wall");
+  assert.equal(dialog.attributes.role, "dialog");
+  assert.equal(dialog.attributes["aria-modal"], "true");
+  const title = dialog.findAll("maskforge-picker-title")[0];
+  assert.equal(dialog.attributes["aria-labelledby"], title.id);
+  assert.equal(title.textContent, "Label Mask: labels (ADE20K)");
+  assert.equal(document.activeElement, search);
+  delete globalThis.document;
+});
+
+test("ticks edit the picker's draft; Done writes it into the widget once", async () => {
+  const { labels, written, dialog, rows, row, search, footer, isOpen, returnFocus } = await openOn("floor|Couch|sofaz|Wall");
   assert.equal(rows().length, 150);
-  assert.deepEqual(rows().filter((r) => r.find("input").checked).map((r) => r.children[1]), ["floor", "sofa"]);
+  assert.deepEqual(rows().filter((r) => r.find("input").checked).map((r) => r.children[1]), ["wall", "floor", "sofa"]);
+  const chips = dialog.findAll("maskforge-picker-chip").map((c) => c.children[0]);
+  assert.deepEqual(chips, ["floor", "Couch → sofa", "sofaz", "Wall"]); // "Wall" is no rename
   const unknown = dialog.findAll("unknown");
   assert.equal(unknown.length, 1);
   assert.match(unknown[0].text, /^sofaz/);
 
-  row("wall").find("input").dispatch("change");
-  assert.equal(labels.value, "floor|Couch|sofaz|wall");
-  assert.deepEqual(written, ["floor|Couch|sofaz|wall"]);
-
-  labels.value += "|chairs"; // typed while the picker is open
+  row("bed").find("input").dispatch("change");
   row("sofa").find("input").dispatch("change");
-  assert.equal(labels.value, "floor|sofaz|wall|chairs");
-
-  const search = dialog.find("input");
-  search.value = "fridge";
-  search.dispatch("input");
+  typeInto(search, "fridge");
   assert.deepEqual(rows().map((r) => r.text), ["refrigerator (fridge)"]);
+  assert.equal(labels.value, "floor|Couch|sofaz|Wall"); // nothing written while the picker is open
+  assert.deepEqual(written, []);
 
-  dialog.findAll("unknown")[0].find("button").dispatch("click"); // first suggestion for "sofaz"
-  assert.equal(labels.value, "floor|sofa|wall|chairs");
+  footer("Done").dispatch("click");
+  assert.equal(isOpen(), false);
+  assert.equal(labels.value, "floor|sofaz|Wall|bed");
+  assert.deepEqual(written, ["floor|sofaz|Wall|bed"]);
+  assert.equal(document.activeElement, returnFocus);
+  delete globalThis.document;
+});
 
-  document.listeners.keydown[0]({ key: "Escape", target: document, stopPropagation() {} });
-  assert.equal(document.body.children.length, 0);
+test("Escape, Cancel and a click beside the dialog close it and leave the widget as it was", async () => {
+  for (const how of ["Escape", "Cancel", "backdrop"]) {
+    const { labels, written, dialog, row, search, footer, isOpen } = await openOn("floor|wall");
+    row("bed").find("input").dispatch("change");
+    if (how === "Escape") {
+      const event = search.dispatch("keydown", { key: "Escape" });
+      assert.equal(event.stopped, true, "ComfyUI's own Escape handling does not run");
+    } else if (how === "Cancel") footer("Cancel").dispatch("click");
+    else {
+      dialog.dispatch("pointerdown"); // inside the dialog: stays open
+      assert.equal(isOpen(), true);
+      dialog.parent.dispatch("pointerdown");
+    }
+    assert.equal(isOpen(), false, how);
+    assert.equal(labels.value, "floor|wall", how);
+    assert.deepEqual(written, [], how);
+    assert.deepEqual(document.captures.keydown, [], `${how}: the key listener goes with the dialog`);
+    delete globalThis.document;
+  }
+});
+
+test("Enter adds the search's best hit; a second Enter leaves it in place", async () => {
+  const { labels, row, search, footer } = await openOn("wall");
+  typeInto(search, "couch");
+  search.dispatch("keydown", { key: "Enter" });
+  assert.equal(row("sofa").find("input").checked, true);
+  search.dispatch("keydown", { key: "Enter" });
+  assert.equal(row("sofa").find("input").checked, true);
+  typeInto(search, "");
+  search.dispatch("keydown", { key: "Enter" }); // an empty search adds nothing
+  footer("Done").dispatch("click");
+  assert.equal(labels.value, "wall|sofa");
+  delete globalThis.document;
+});
+
+test("a suggestion for a label already there never repeats it", async () => {
+  const { labels, dialog, footer } = await openOn("wall|sofa|sofaz");
+  const suggestion = dialog.findAll("unknown")[0].children.find((c) => c.textContent === "→ sofa");
+  suggestion.dispatch("click");
+  footer("Done").dispatch("click");
+  assert.equal(labels.value, "wall|sofa");
+  delete globalThis.document;
+});
+
+test("Tab and Shift+Tab keep focus inside the dialog; no key reaches ComfyUI's shortcuts", async () => {
+  const { dialog, search, footer } = await openOn("wall");
+  const controls = dialog.querySelectorAll("input, button");
+  footer("Done").focus();
+  assert.equal(controls.at(-1), footer("Done"));
+  footer("Done").dispatch("keydown", { key: "Tab" });
+  assert.equal(document.activeElement, search);
+  search.dispatch("keydown", { key: "Tab", shiftKey: true });
+  assert.equal(document.activeElement, footer("Done"));
+  search.focus();
+  search.dispatch("keydown", { key: "Tab" });
+  assert.equal(document.activeElement, controls[1]); // the first chip's ✕
+  for (const key of ["a", "Delete", "Enter"]) {
+    assert.equal(search.dispatch("keydown", { key }).stopped, true, key);
+  }
+  // Focus lost to the page (a click on the backdrop's edge, say): keys still stop at the dialog.
+  const outside = document.body.children[0];
+  const event = outside.dispatch("keydown", { key: "Delete" });
+  assert.equal(event.stopped && event.defaultPrevented, true);
+  assert.deepEqual(document.reachedWindow, []);
   delete globalThis.document;
 });
