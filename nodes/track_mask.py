@@ -10,6 +10,7 @@ from .. import comfy_adapter, ops
 from ..errors import MaskForgeError
 from ..models import management, sam_video, weights
 from ..ops.annotate import annotate, palette
+from ..ops.boxes import mask_extents
 from .inputs import check_image, check_mask, image_output, mask_output
 from .prompt_mask import SAM_DEFAULT, _tooltip
 from .prompts import join_points, parse_bboxes, parse_boxes, parse_coords, parse_points
@@ -145,20 +146,16 @@ def _store(frame, frames, grow, per_object, union, preview, tracks) -> None:
     union[frame.index] = ops.grow(masks.amax(0, keepdim=True), grow)[0]
     grown = ops.grow(masks, grow)
     per_object[frame.index * objects : (frame.index + 1) * objects] = grown
-    boxes, captions, present = [], [], []
+    extents, areas = mask_extents(masks), masks.sum((1, 2)).long().tolist()
     for k in range(objects):
-        area = int(frame.masks[k].sum())
-        box = _extent(frame.masks[k]) if area else None
-        tracks[frame.index * objects + k] = {"frame": frame.index, "object": k, "box": box, "area": area,
+        box = [int(v) for v in extents[k].tolist()] if areas[k] else None
+        tracks[frame.index * objects + k] = {"frame": frame.index, "object": k, "box": box, "area": areas[k],
                                              "score": round(float(frame.scores[k]), 4)}
-        if box:
-            boxes.append(box)
-            captions.append(str(k))
-            present.append(k)
+    present = [k for k in range(objects) if areas[k]]
     if present:  # a frame without objects stays as it came
         colours = palette(objects)
-        preview[frame.index] = annotate(frames[frame.index], grown[present], torch.tensor(boxes), captions,
-                                        [colours[k] for k in present])
+        preview[frame.index] = annotate(frames[frame.index], grown[present], extents[present],
+                                        [str(k) for k in present], [colours[k] for k in present])
 
 
 def _given(text: str | None) -> bool:
@@ -200,14 +197,6 @@ def _prompts(frames, key_frame, initial_mask, bboxes, boxes, point_set):
         raise MaskForgeError(NODE, "say what to follow: connect initial_mask (one mask per object), bboxes, boxes or "
                                    "points", "initial_mask")
     return prompts, starts
-
-
-def _extent(mask: torch.Tensor) -> list[int]:
-    """The pixel box [x0, y0, x1, y1] of a non-empty mask (x1, y1 one past its last column and row).
-
-    TEMPORARY: ops.boxes.mask_extents (issue 8's branch) does this for a batch; use it once it is on main."""
-    ys, xs = torch.nonzero(mask, as_tuple=True)
-    return [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1]
 
 
 NODE_CLASS_MAPPINGS = {"MaskForgeTrackMask": TrackMask}
