@@ -421,6 +421,63 @@ def promptmask_crop_by_bboxes(g: Graph) -> None:
     g.link(crop, "IMAGE", preview, "images")
 
 
+def video_track_inpaint(g: Graph) -> None:
+    """Video: PromptMask → TrackMask → inpaint"""
+    g.note((0, 0), (
+        "## Follow objects through a video, then inpaint them\n\n"
+        "1. **Load Video**: your clip (ComfyUI 0.3.64 or newer). **Get Video Components** gives its frames, sound "
+        "and frame rate.\n"
+        "2. **Prompt Mask** finds the objects on the **first frame** (ImageFromBatch picks it): write them as "
+        "phrases (`person.`).\n"
+        "3. **Track Mask** follows each of those objects through every frame with SAM 2.1's memory, also while "
+        "it turns or leaves the picture for a while. Its preview shows each object's number.\n"
+        "4. **Grow / Invert Mask** fills holes and grows the masks so the new content blends in.\n"
+        "5. **VAE Encode (for Inpainting)** + **KSampler** repaint the masked area of every frame; **Create "
+        "Video** + **Save Video** write the clip with its sound to `output/video/`.\n\n"
+        "An image inpainting checkpoint repaints each frame on its own, so the new content can shimmer from frame "
+        "to frame; for steady results use a video inpainting model in place of steps 5. Long clips: every frame "
+        "is sampled in one batch, so load a short clip (or fewer frames) first."
+    ), size=(440, 460))
+    video = g.node("LoadVideo", (0, 500), size=(300, 330), file="example.mp4")
+    parts = g.node("GetVideoComponents", (0, 880))
+    first = g.node("ImageFromBatch", (360, 40), batch_index=0, length=1)
+    prompt = g.node("MaskForgePromptMask", (360, 200), prompt="person.")
+    track = g.node("MaskForgeTrackMask", (780, 200), key_frame=0, direction="forward")
+    grow = g.node("MaskForgeGrowInvertMask", (1180, 200), fill_holes=True, grow=12)
+    preview = g.node("PreviewImage", (1180, 640), title="Preview tracked objects")
+    checkpoint = g.node("CheckpointLoaderSimple", (1180, -200), ckpt_name="512-inpainting-ema.safetensors")
+    positive = g.node("CLIPTextEncode", (1560, -420), size=(400, 200),
+                      text="empty street, pavement, background, natural light, photo")
+    negative = g.node("CLIPTextEncode", (1560, -180), size=(400, 200), text="person, people, blurry, low quality")
+    encode = g.node("VAEEncodeForInpaint", (1560, 200))
+    sampler = g.node("KSampler", (1960, -200), steps=25, cfg=7.0, sampler_name="euler", scheduler="normal")
+    decode = g.node("VAEDecode", (2340, -200))
+    create = g.node("CreateVideo", (2340, -60))
+    save = g.node("SaveVideo", (2660, -60), filename_prefix="video/tracked_inpaint")
+    g.link(video, "VIDEO", parts, "video")
+    g.link(parts, "images", first, "image")
+    g.link(first, "IMAGE", prompt, "image")
+    g.link(parts, "images", track, "images")
+    g.link(prompt, "per_object", track, "initial_mask")
+    g.link(track, "mask", grow, "mask")
+    g.link(track, "preview", preview, "images")
+    g.link(checkpoint, "CLIP", positive, "clip")
+    g.link(checkpoint, "CLIP", negative, "clip")
+    g.link(parts, "images", encode, "pixels")
+    g.link(checkpoint, "VAE", encode, "vae")
+    g.link(grow, "mask", encode, "mask")
+    g.link(checkpoint, "MODEL", sampler, "model")
+    g.link(positive, "CONDITIONING", sampler, "positive")
+    g.link(negative, "CONDITIONING", sampler, "negative")
+    g.link(encode, "LATENT", sampler, "latent_image")
+    g.link(sampler, "LATENT", decode, "samples")
+    g.link(checkpoint, "VAE", decode, "vae")
+    g.link(decode, "IMAGE", create, "images")
+    g.link(parts, "fps", create, "fps")
+    g.link(parts, "audio", create, "audio")
+    g.link(create, "VIDEO", save, "video")
+
+
 WORKFLOWS = {
     "labelmask_inpaint": Workflow(labelmask_inpaint),
     "promptmask_per_object": Workflow(promptmask_per_object),
@@ -431,6 +488,7 @@ WORKFLOWS = {
     "removebg_core_model_background": Workflow(removebg_core_model_background, CURRENT),
     "rtdetr_promptmask": Workflow(rtdetr_promptmask, CURRENT),
     "promptmask_crop_by_bboxes": Workflow(promptmask_crop_by_bboxes, CURRENT),
+    "video_track_inpaint": Workflow(video_track_inpaint),  # core's video nodes, in 0.3.64 already
 }
 
 
