@@ -41,7 +41,7 @@ def colour_to_mask(image: torch.Tensor, colour=BLUE, tolerance: float = 0.25,
     out = torch.empty(image.shape[:3], dtype=torch.float32, device=image.device)
     row_bytes = image.shape[2] * _BYTES_PER_PIXEL
     for rgb, mask in zip(image, out):
-        by_rows(rgb, mask, lambda strip: _project(strip, c, tolerance), row_bytes, check)
+        by_rows(mask, lambda a, b: _project(rgb[a:b], c, tolerance), row_bytes, check)
     return out
 
 

@@ -1,8 +1,8 @@
 """Gaussian feathering of mask edges.
 
 The blur is separable and each 1-D pass is a convolution done with an FFT, in float64, a strip of rows
-at a time: the cost does not grow with the radius (a 1024 px feather on 8192² takes seconds, not
-minutes), and the temporaries stay a few MB besides one image-sized buffer.
+at a time: the cost hardly grows with the radius (a direct convolution's grows with it), and the
+temporaries stay a few MB besides one image-sized buffer.
 """
 
 from __future__ import annotations
@@ -36,12 +36,12 @@ def _blur_rows(src: torch.Tensor, dst: torch.Tensor, radius: int, check) -> None
     size = 1 << (length + 4 * radius - 1).bit_length()  # ≥ padded row + kernel - 1: no wrap-around
     kernel = torch.fft.rfft(_gaussian_kernel(radius, dtype, src.device), size)
 
-    def blur(strip: torch.Tensor) -> torch.Tensor:
-        padded = torch.nn.functional.pad(strip.to(dtype).unsqueeze(0), (radius, radius), mode=mode)[0]
+    def blur(start: int, stop: int) -> torch.Tensor:
+        padded = torch.nn.functional.pad(src[start:stop].to(dtype).unsqueeze(0), (radius, radius), mode=mode)[0]
         out = torch.fft.irfft(torch.fft.rfft(padded, size).mul_(kernel), size)[:, 2 * radius : 2 * radius + length]
         return out.masked_fill_(out.abs() < _ROUNDING, 0.0)
 
-    by_rows(src, dst, blur, row_bytes=size * 40, check=check)  # padded row, its spectrum, the result
+    by_rows(dst, blur, row_bytes=size * 40, check=check)  # padded row, its spectrum, the result
 
 
 def feather_(mask: torch.Tensor, radius: int, inside_only: bool = False,

@@ -27,27 +27,42 @@ ROUND_GROW_LEVELS = 8
 _EIGHT_NEIGHBOURS = np.ones((3, 3), dtype=bool)
 
 
-def _sliding_max(x: torch.Tensor, radius: int) -> torch.Tensor:
-    """Maximum over a centred window of ``2*radius+1`` along the last dimension, zero outside the image."""
+def _window_max(x: torch.Tensor, radius: int, dim: int) -> torch.Tensor:
+    """Maximum over each window of ``2*radius+1`` along ``dim`` of ``x``, which is padded by ``radius``
+    at both ends there (the result is that much shorter)."""
     size = 2 * radius + 1
-    length = x.shape[-1]
-    m = torch.nn.functional.pad(x, (radius, radius))
+    length = x.shape[dim] - 2 * radius
+    m = x
     step = 1
     while 2 * step <= size:  # m[i] becomes the max of the 2*step values from i
-        m = torch.maximum(m[..., :-step], m[..., step:])
+        m = torch.maximum(m.narrow(dim, 0, m.shape[dim] - step), m.narrow(dim, step, m.shape[dim] - step))
         step *= 2
     # Two overlapping power-of-two windows cover any window size.
-    return torch.maximum(m[..., :length], m[..., size - step : size - step + length])
+    return torch.maximum(m.narrow(dim, 0, length), m.narrow(dim, size - step, length))
 
 
 def _dilate_square_(mask: torch.Tensor, radius: int, check) -> None:
-    """Square dilation of one ``[H,W]`` mask in place: rows, then columns, a strip at a time."""
+    """Square dilation of one ``[H,W]`` mask in place, zero outside the image: along rows, then along
+    columns, a strip of rows at a time (with ``radius`` rows above and below for the columns, or, when
+    that halo would outweigh the strip, a strip of columns)."""
     work = mask.to(torch.uint8) if is_binary(mask) else mask  # bytes are 5x faster to scan
+    h, w = work.shape
+    size = work.element_size()
     across = torch.empty_like(work)
-    row_bytes = 4 * (work.shape[1] + 2 * radius) * work.element_size()
-    by_rows(work, across, lambda strip: _sliding_max(strip, radius), row_bytes, check)
-    row_bytes = 4 * (work.shape[0] + 2 * radius) * work.element_size()
-    by_rows(across.T, work.T, lambda strip: _sliding_max(strip, radius), row_bytes, check)
+
+    def padded_rows(src: torch.Tensor, a: int, b: int) -> torch.Tensor:
+        return _window_max(torch.nn.functional.pad(src[a:b], (radius, radius)), radius, 1)
+
+    def along_columns(a: int, b: int) -> torch.Tensor:
+        lo, hi = max(a - radius, 0), min(b + radius, h)
+        block = torch.nn.functional.pad(across[lo:hi], (0, 0, radius - (a - lo), radius - (hi - b)))
+        return _window_max(block, radius, 0)
+
+    by_rows(across, lambda a, b: padded_rows(work, a, b), 4 * (w + 2 * radius) * size, check)
+    if 2 * radius <= STRIP_BYTES // (4 * w * size):
+        by_rows(work, along_columns, 4 * w * size, check)
+    else:
+        by_rows(work.T, lambda a, b: padded_rows(across.T, a, b), 4 * (h + 2 * radius) * size, check)
     if work is not mask:
         mask.copy_(work)
 

@@ -9,14 +9,15 @@ import torch
 STRIP_BYTES = 4 << 20  # temporaries per strip
 
 
-def by_rows(src: torch.Tensor, dst: torch.Tensor, fn: Callable[[torch.Tensor], torch.Tensor], row_bytes: int,
+def by_rows(dst: torch.Tensor, fn: Callable[[int, int], torch.Tensor], row_bytes: int,
             check: Callable[[], None] | None = None) -> torch.Tensor:
-    """``dst[a:b] = fn(src[a:b])`` over strips of rows (the first dimension) whose temporaries, at about
+    """``dst[a:b] = fn(a, b)`` over strips of rows (the first dimension) whose temporaries, at about
     ``row_bytes`` per row, fill ``STRIP_BYTES``. ``check`` (ComfyUI's Cancel) runs before each strip.
-    Pass transposed views (``x.T``) to work along columns."""
+    Pass a transposed view (``x.T``) to work along columns."""
     rows = max(1, STRIP_BYTES // max(1, row_bytes))
-    for start in range(0, src.shape[0], rows):
+    for start in range(0, dst.shape[0], rows):
         if check is not None:
             check()
-        dst[start : start + rows] = fn(src[start : start + rows])
+        stop = min(start + rows, dst.shape[0])
+        dst[start:stop] = fn(start, stop)
     return dst
