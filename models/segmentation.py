@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from .. import comfy_adapter
 from ..errors import MaskForgeError
 from ..labels import ADE20K_LABELS, normalise
 from . import files, pixels
@@ -231,6 +232,7 @@ def segment(module, pre: Preprocess, image: torch.Tensor, resolution: int, tiled
     count = torch.zeros((1, canvas_h, canvas_w), device=total.device)
     for top, bottom in _windows(height, resolution):
         for left, right in _windows(width, resolution):
+            comfy_adapter.throw_if_interrupted()  # Cancel, per window
             crop = image[top:bottom, left:right]
             ch, cw = crop.shape[:2]
             size = tuple(max(SIZE_DIVISOR, -(-s // SIZE_DIVISOR) * SIZE_DIVISOR) for s in (ch, cw))

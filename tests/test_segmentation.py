@@ -146,6 +146,22 @@ def test_tiled_segmentation_stitches_windows_in_place(monkeypatch):
     assert (classes[:, 360:] == index_of("floor")).all()
 
 
+def test_tiled_segmentation_checks_cancel_per_window(monkeypatch, fake_comfyui):
+    from tests.fake_comfyui import Interrupted
+
+    windows = []
+
+    def scores(module, pre, image, size):
+        windows.append(size)
+        fake_comfyui.interrupted = len(windows) == 2  # Cancel pressed during the second window
+        return torch.zeros(150, size[0] // 4, size[1] // 4)
+
+    monkeypatch.setattr(segmentation, "class_scores", scores)
+    with pytest.raises(Interrupted):
+        segmentation.segment(torch.nn.Linear(1, 1), Preprocess(), torch.zeros(300, 700, 3), resolution=128, tiled=True)
+    assert len(windows) == 2
+
+
 def test_tiled_on_a_real_tiny_model_gives_a_full_size_map(models_dir):
     module, pre = segmentation.load("LabelMask", install(models_dir, SEGFORMER))
     classes = segmentation.segment(module, pre, torch.rand(150, 230, 3), resolution=64, tiled=True)
