@@ -153,6 +153,14 @@ def model_patcher(module: torch.nn.Module, load_device: torch.device, offload_de
     return mp.ModelPatcher(module, load_device=load_device, offload_device=offload_device)
 
 
+def on_unload(patcher, callback) -> None:
+    """Calls ``callback()`` when ComfyUI unloads ``patcher``'s model ("Unload models", memory pressure).
+    Unloading detaches a patcher with ``unpatch_all=True``; loading a model ComfyUI already holds
+    detaches it first with ``unpatch_all=False``, which is no unload."""
+    events = _comfy("comfy.model_patcher").CallbacksMP
+    patcher.add_callback(events.ON_DETACH, lambda _patcher, unpatch_all: unpatch_all and callback())
+
+
 def load_models(patchers: list) -> None:
     """Has ComfyUI put the patched models on their load device, evicting others if memory is short."""
     mm = _comfy("comfy.model_management")

@@ -15,6 +15,7 @@ import torch
 
 from ..ops.boxes import clip_boxes, nms
 from ..ops.convert import to_uint8
+from . import files
 
 
 class PromptTooLong(ValueError):
@@ -26,7 +27,7 @@ class Detections:
     boxes: torch.Tensor = field(default_factory=lambda: torch.zeros((0, 4)))  # [N,4] pixel corners x0 y0 x1 y1
     scores: torch.Tensor = field(default_factory=lambda: torch.zeros((0,)))  # [N], best first
     phrases: list[str] = field(default_factory=list)  # the prompt phrase each box matched
-    labels: list[str] = field(default_factory=list)  # that phrase's words scoring above the text threshold
+    labels: list[str] = field(default_factory=list)  # that phrase's words above the text threshold, or the phrase
 
     def __len__(self) -> int:
         return len(self.phrases)
@@ -37,8 +38,12 @@ def load(path: Path) -> tuple[torch.nn.Module, object]:
     model.safetensors, preprocessor and tokenizer files)."""
     from transformers import GroundingDinoForObjectDetection, GroundingDinoProcessor
 
-    processor = GroundingDinoProcessor.from_pretrained(path, backend="pil")
-    model = GroundingDinoForObjectDetection.from_pretrained(path, dtype=torch.float32, use_safetensors=True)
+    model = files.load_pretrained(GroundingDinoForObjectDetection, path, model_type="grounding-dino", dtype=torch.float32)
+    try:
+        processor = GroundingDinoProcessor.from_pretrained(path, backend="pil")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise files.BadModelFile(f"{path} lacks a usable tokenizer or preprocessor ({files.summary(exc)}): put the "
+                                 "model's tokenizer and preprocessor files there") from None
     model.model.backbone = LastImageBackbone(model.model.backbone)
     return model.eval(), processor
 
@@ -110,12 +115,14 @@ def detect(
 ) -> Detections:
     """Boxes in ``image`` (``[H,W,3]`` in 0..1) for ``phrases``.
 
-    A box's score is the highest probability the model gives any word of the prompt; boxes scoring
-    ``box_threshold`` or less are dropped. Its phrase is the prompt phrase with the most probable word,
-    and its label the words of that phrase scoring above ``text_threshold`` (as in Grounding DINO's
-    own demo); a box with no such word is dropped. Overlapping boxes (IoU above ``nms_iou``, whatever
-    their phrase) keep only the best; then the best ``max_objects`` (0 = all) remain. The model sees
-    the image with its short side at ``resolution`` (800 is the checkpoints' own setting).
+    Boxes and scores are those of transformers' ``post_process_grounded_object_detection`` (and of
+    Grounding DINO's own demo): a box's score is the highest probability the model gives any token of
+    the prompt (dots and the start and end tokens included), and boxes scoring ``box_threshold`` or
+    less are dropped. Its phrase is the prompt phrase with the most probable word; its label the words
+    of that phrase scoring above ``text_threshold`` (the whole phrase when none does). Boxes are clipped
+    to the image. Overlapping boxes (IoU above ``nms_iou``, whatever their phrase) keep only the best;
+    then the best ``max_objects`` (0 = all) remain. The model sees the image with its short side at
+    ``resolution`` (800 is the checkpoints' own setting).
     """
     from PIL import Image
 
@@ -133,20 +140,21 @@ def detect(
     with torch.inference_mode():
         out = model(**inputs)
     length = inputs["input_ids"].shape[1]
-    probs = out.logits[0, :, :length].float().sigmoid().cpu()  # [queries, tokens]
-    member = _phrase_tokens(processor, text, phrases, length)  # [P, tokens]
-    per_phrase = torch.where(member[None], probs[:, None, :], torch.zeros(())).amax(-1)  # [queries, P]
-    scores, phrase_index = per_phrase.max(-1)
-    keep = (scores > box_threshold) & (scores > text_threshold)  # the best word is the first to pass
+    probs = out.logits[0, :, :length].float().sigmoid().cpu()  # [queries, tokens]; beyond the text it is 0
+    keep = probs.amax(-1) > box_threshold
     if not keep.any():
         return Detections()
+    probs = probs[keep]
+    member = _phrase_tokens(processor, text, phrases, length)  # [P, tokens]
+    phrase_index = torch.where(member[None], probs[:, None, :], torch.zeros(())).amax(-1).argmax(-1)
     cx, cy, bw, bh = out.pred_boxes[0].float().cpu()[keep].unbind(-1)
-    boxes = torch.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], -1) * torch.tensor([w, h, w, h])
-    boxes, scores, phrase_index = clip_boxes(boxes, h, w), scores[keep], phrase_index[keep]
+    boxes = torch.stack([cx - 0.5 * bw, cy - 0.5 * bh, cx + 0.5 * bw, cy + 0.5 * bh], -1) * torch.tensor([w, h, w, h])
+    boxes, scores = clip_boxes(boxes, h, w), probs.amax(-1)
     order = nms(boxes, scores, nms_iou)
     if max_objects > 0:
         order = order[:max_objects]
     ids = inputs["input_ids"][0].cpu()
-    words = member[phrase_index[order]] & (probs[keep][order] > text_threshold)  # [N, tokens]
-    labels = [processor.tokenizer.decode(ids[w]) for w in words]
-    return Detections(boxes[order], scores[order], [phrases[i] for i in phrase_index[order].tolist()], labels)
+    found = [phrases[i] for i in phrase_index[order].tolist()]
+    words = member[phrase_index[order]] & (probs[order] > text_threshold)  # [N, tokens]
+    labels = [processor.tokenizer.decode(ids[w]) if w.any() else phrase for w, phrase in zip(words, found)]
+    return Detections(boxes[order], scores[order], found, labels)

@@ -9,13 +9,20 @@ afterwards. ``build`` returns one of:
 - any other object (e.g. an ONNX Runtime session) — cached as it is; ``use()`` yields it.
 
 Inside ComfyUI a module on a GPU is wrapped once in ComfyUI's ModelPatcher and loaded with
-``load_models_gpu``, so ComfyUI can evict it when a sampler needs the memory and "Unload models"
-frees it. Outside ComfyUI it moves to the device for the run and back to the offload device after.
-A module on the CPU is plain RAM and stays where it is.
+``load_models_gpu``, so ComfyUI can evict it when a sampler needs the memory. Everything else (a
+module on the CPU, an ONNX Runtime session) gets a weightless stand-in ModelPatcher on ComfyUI's
+device, loaded the same way each time the model is fetched, so that "Unload models" reaches it on
+a GPU machine too. When ComfyUI unloads a patcher ("Unload models", i.e. ``POST /free``, or memory
+pressure), the cache drops the model there and then, freeing its RAM and its session; the next run
+builds it again. ComfyUI 0.3.64 and current core both report an unload through the patcher's
+``ON_DETACH`` callbacks. Outside ComfyUI a module moves to the device for the run and back to the
+offload device after; a module on the CPU is plain RAM and stays where it is.
 """
 
 from __future__ import annotations
 
+import functools
+import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -43,6 +50,9 @@ class _Holder(torch.nn.Module):
         super().__init__()
         self.inner = inner
 
+    def release(self) -> None:
+        self.inner = torch.nn.Module()  # the weights go; the empty holder stays with ComfyUI's patcher
+
 
 @dataclass(eq=False)
 class ManagedModel:
@@ -53,16 +63,18 @@ class ManagedModel:
     offload_device: torch.device
     dtype: torch.dtype | None
     _payload: Any = field(repr=False, default=None)
-    _patcher: Any = field(repr=False, default=None)
+    _patcher: Any = field(repr=False, default=None)  # inside ComfyUI: its handle on this model
+
+    @property
+    def on_gpu(self) -> bool:
+        return self.module is not None and self.load_device.type != "cpu"
 
     @contextmanager
     def use(self):
         """Yields what ``build`` returned, its module on ``load_device``."""
-        if self.module is None or self.load_device.type == "cpu":
+        if not self.on_gpu:
             yield self._payload
             return
-        if self._patcher is None:
-            self._patcher = comfy_adapter.model_patcher(_Holder(self.module), self.load_device, self.offload_device)
         if self._patcher is not None:
             comfy_adapter.load_models([self._patcher])  # ComfyUI decides when it leaves the GPU
             yield self._payload
@@ -76,6 +88,7 @@ class ManagedModel:
 
 
 _CACHE: dict[tuple, ManagedModel] = {}
+_RETIRED: list = []  # patchers ComfyUI unloaded: it still uses them until its unload returns
 
 
 def get_model(key: str, build: Callable[[], Any], *, device: torch.device | None = None,
@@ -88,9 +101,16 @@ def get_model(key: str, build: Callable[[], Any], *, device: torch.device | None
     """
     device = compute_device() if device is None else torch.device(device)
     cache_key = (key, str(device), str(dtype))
+    _RETIRED.clear()
     model = _CACHE.get(cache_key)
-    if model is not None:
-        return model
+    if model is None:
+        model = _CACHE[cache_key] = _build(cache_key, build, device, dtype)
+    if model._patcher is not None and not model.on_gpu:
+        comfy_adapter.load_models([model._patcher])  # the stand-in: listed until ComfyUI unloads it
+    return model
+
+
+def _build(cache_key: tuple, build: Callable[[], Any], device: torch.device, dtype: torch.dtype | None) -> ManagedModel:
     payload = build()
     if isinstance(payload, torch.nn.Module):
         module, extra = payload, None
@@ -105,8 +125,24 @@ def get_model(key: str, build: Callable[[], Any], *, device: torch.device | None
             module.to(dtype=dtype)
         module.to(offload)
     model = ManagedModel(cache_key, module, extra, device, offload, dtype, _payload=payload)
-    _CACHE[cache_key] = model
+    # A GPU module is ComfyUI's to move; anything else is represented by a module without weights.
+    handled = _Holder(module) if model.on_gpu else _Holder(torch.nn.Module())
+    model._patcher = comfy_adapter.model_patcher(handled, device if model.on_gpu else comfy_adapter.torch_device(), offload)
+    if model._patcher is not None:
+        comfy_adapter.on_unload(model._patcher, functools.partial(_drop, cache_key, weakref.ref(model)))
     return model
+
+
+def _drop(cache_key: tuple, model_ref: weakref.ref) -> None:
+    """ComfyUI unloaded the model: its weights and payload are freed now, and the next run builds it
+    again. The patcher itself lives on until ComfyUI is done with it: freeing it inside ComfyUI's
+    unload would make ComfyUI drop its loaded-model entry in the middle of that unload."""
+    model = model_ref()  # weakly held, so the patcher's callback does not keep the model alive
+    if model is None or _CACHE.get(cache_key) is not model:
+        return
+    del _CACHE[cache_key]
+    _RETIRED.append(model._patcher)
+    model._patcher.model.release()
 
 
 def forget(key: str | None = None) -> None:

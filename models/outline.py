@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from ..ops.boxes import fill_boxes, mask_extents
+from ..ops.boxes import box_json, fill_boxes, mask_extents
 from . import sam
 
 
@@ -32,7 +32,7 @@ def outline_objects(model, key, image, found, point_xy, point_labels, box_mode):
             box, phrase, label, score = found.boxes[k].tolist(), found.phrases[k], found.labels[k], float(found.scores[k])
         else:  # one object from the points alone: its box is the mask's extent
             box, phrase, label, score = mask_extents(masks[k : k + 1])[0].tolist(), "points", "points", scores[k]
-        entry = {"phrase": phrase, "label": label, "score": round(score, 4), "box": [round(v, 1) for v in box]}
+        entry = {"phrase": phrase, "label": label, "score": round(score, 4), "box": box_json(box)}
         if scores[k] is not None:
             entry["mask_score"] = round(scores[k], 4)  # SAM's own estimate of the mask's IoU
         objects.append(entry)

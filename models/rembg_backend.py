@@ -14,15 +14,20 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.metadata
+import importlib.util
 import logging
+import os
+import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .. import comfy_adapter
 from ..errors import MaskForgeError
-from . import management
+from . import files, management
 from .registry import REGISTRY
 
 log = logging.getLogger(__name__)
@@ -46,6 +51,10 @@ _INSTALL_RUNTIME = (
 )
 
 
+class WrongInput(ValueError):
+    """The model refused the input its rembg session made: a user's file run with the wrong family."""
+
+
 @dataclass(frozen=True)
 class Libraries:
     ort: Any  # onnxruntime
@@ -54,11 +63,17 @@ class Libraries:
 
 
 def libraries(node: str) -> Libraries:
-    """ONNX Runtime and rembg, or a MaskForgeError saying what to install."""
+    """ONNX Runtime and rembg, or a MaskForgeError saying what to install.
+
+    rembg's package always imports ``rembg.bg``, and with it pymatting, whose functions numba
+    compiles on import (about a minute on a fresh install, then loaded from numba's cache), so
+    even a run without alpha matting pays that import once per process. Callers resolve the
+    model file first, so a missing model is reported without it."""
     try:
         ort = importlib.import_module("onnxruntime")
     except ImportError as exc:
         raise MaskForgeError(node, f"ONNX Runtime is not installed or does not load ({exc}); {_INSTALL_RUNTIME}.") from exc
+    numba_cache()
     # rembg exits the interpreter when it finds no ONNX Runtime, so it is imported only after the check above.
     try:
         bg = importlib.import_module("rembg.bg")
@@ -67,8 +82,55 @@ def libraries(node: str) -> Libraries:
         raise MaskForgeError(node, f"rembg is not installed or does not load ({exc}); install it with `pip install rembg`.") from exc
     except AttributeError as exc:  # rembg.sessions.sessions arrived in 2.0.67
         raise MaskForgeError(node, f"the installed rembg is too old ({exc}); `pip install -U \"rembg>=2.0.67\"`.") from exc
+    except RuntimeError as exc:  # numba: "cannot cache function ... no locator available"
+        raise MaskForgeError(node, f"rembg does not load ({exc}); set NUMBA_CACHE_DIR to a folder you can write to.") from exc
     _warn_two_runtimes()
     return Libraries(ort, sessions, bg)
+
+
+def numba_cache() -> None:
+    """Keeps numba's compiled pymatting on disk where pymatting's own folder is read-only: numba
+    then falls back to a per-user cache, or, without a writable one, fails to import. The cache
+    goes into ComfyUI's user folder, unless the user set NUMBA_CACHE_DIR or pymatting is already
+    imported (by another pack, which paid the compile)."""
+    if "NUMBA_CACHE_DIR" in os.environ or "pymatting" in sys.modules:
+        return
+    spec = importlib.util.find_spec("pymatting")
+    if spec is None or spec.origin is None or _writable(Path(spec.origin).parent / "util" / "__pycache__"):
+        return
+    os.environ["NUMBA_CACHE_DIR"] = str(comfy_adapter.user_dir() / "maskforge" / "numba-cache")
+    config = sys.modules.get("numba.core.config")
+    if config is not None:  # numba, imported by another pack, read its settings then
+        config.reload_config()
+    log.info("RemoveBGMask: pymatting's folder is read-only; numba caches its compiled code in %s",
+             os.environ["NUMBA_CACHE_DIR"])
+
+
+def _writable(folder: Path) -> bool:
+    """Whether numba can cache in ``folder`` (it makes the folder and writes a file there)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError:
+        return False
+    return True
+
+
+def disable_telemetry() -> None:
+    """ONNX Runtime sends telemetry unless ORT_DISABLE_TELEMETRY=1 is set before it is imported;
+    MaskForge sets it when the pack loads, unless the user set it. Where another pack imported ONNX
+    Runtime first, that is too late: its non-essential events are switched off, and the log says
+    how to stop the rest."""
+    if "ORT_DISABLE_TELEMETRY" in os.environ:
+        return
+    os.environ["ORT_DISABLE_TELEMETRY"] = "1"
+    ort = sys.modules.get("onnxruntime")
+    if ort is not None:
+        if hasattr(ort, "disable_telemetry_events"):
+            ort.disable_telemetry_events()
+        log.warning("MaskForge: ONNX Runtime was imported before MaskForge loaded (by another custom node pack), so "
+                    "its telemetry stays on in this ComfyUI session; start ComfyUI with ORT_DISABLE_TELEMETRY=1 to "
+                    "switch it off")
 
 
 @functools.cache  # once per process
@@ -108,13 +170,16 @@ def providers(ort, force_cpu: bool = False, device_index: int = 0) -> list:
 
 def open_session(node: str, libs: Libraries, path: Path, name: str, wanted: list):
     """rembg's session class ``name`` around an ONNX Runtime session on ``path``."""
+    if path.is_dir():
+        raise MaskForgeError(node, f"{path} is a folder; pick an .onnx file", "model")
     options = libs.ort.SessionOptions()
     # Idle ONNX Runtime threads otherwise spin after each run and slow the torch work that follows in the graph.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         inner = libs.ort.InferenceSession(str(path), sess_options=options, providers=wanted)
     except Exception as exc:  # ONNX Runtime raises its own types for unreadable or invalid files
-        raise MaskForgeError(node, f"{path} is not a model ONNX Runtime can open: {exc}", "model") from exc
+        detail = f"not a model ONNX Runtime can open: {files.summary(exc)}"
+        raise MaskForgeError(node, str(files.damaged(path, detail)), "model") from None
     if name not in libs.sessions:
         raise MaskForgeError(node, f"the installed rembg has no '{name}' model type; `pip install -U rembg`.", "model")
     session_class = libs.sessions[name]
@@ -158,7 +223,10 @@ def predict_alpha(libs: Libraries, sess, rgb: np.ndarray, *, post_process: bool 
     image = Image.fromarray(rgb)
     # rembg stretches each prediction to 0..1 by its min and max; a flat one is 0/0 and becomes 0 (nothing found).
     with np.errstate(divide="ignore", invalid="ignore"):
-        mask = sess.predict(image)[0]
+        try:
+            mask = sess.predict(image)[0]
+        except libs.ort.capi.onnxruntime_pybind11_state.InvalidArgument as exc:
+            raise WrongInput(files.summary(exc)) from None
     if post_process:
         mask = Image.fromarray(libs.bg.post_process(np.asarray(mask)))
     if alpha_matting:
@@ -168,4 +236,11 @@ def predict_alpha(libs: Libraries, sess, rgb: np.ndarray, *, post_process: bool 
             return rgba[..., 3], rgba[..., :3]
         except ValueError:
             log.warning("RemoveBGMask: alpha matting found no solution for this image; using the plain mask")
+            # remove() then cuts out with the edge colours freed of the background (older rembg: the plain image).
+            decontaminate = getattr(libs.bg, "decontaminate_cutout", None)
+            if decontaminate is not None and max(rgb.shape[:2]) > 1:  # pymatting divides by zero on one pixel
+                return np.asarray(mask), np.asarray(decontaminate(image, mask))[..., :3]
     return np.asarray(mask), None
+
+
+disable_telemetry()

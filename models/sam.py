@@ -4,15 +4,16 @@ The image goes through the heavy image encoder once; its embedding is kept (the 
 keyed by model and image content) so every box of the image, and a second prompt on the same image,
 costs only the light mask decoder. All boxes of an image go through the decoder in one batch.
 
-Pre- and post-processing are done here in plain torch rather than by SamProcessor/Sam2Processor:
-SAM 2's processor imports torchvision, and Meta's ``sam_vit_*.pth`` files come without processor files.
-The steps are the ones those processors perform.
+Pre- and post-processing are done here rather than by SamProcessor/Sam2Processor: SAM 2's processor
+imports torchvision, and Meta's ``sam_vit_*.pth`` files come without processor files. SAM's steps are
+those of transformers' SamProcessor with its PIL image processor (8-bit PIL resize, see ``pixels``);
+SAM 2.1's those of Meta's SAM2ImagePredictor (float resize).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
+import pickle
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -21,17 +22,19 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from . import files, pixels
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 EMBEDDING_CACHE_SIZE = 4  # images; a SAM 2 embedding is about 16 MB, a SAM one 4 MB
 
 
-class SamLoadError(ValueError):
+class SamLoadError(files.BadModelFile):
     """The file is not a SAM checkpoint this loader understands."""
 
 
 def family_of(model: torch.nn.Module) -> str:
-    return "sam2" if model.config.model_type == "sam2" else "sam"
+    return "sam" if model.config.model_type == "sam" else "sam2"  # a sam2_video folder loads as SAM 2 too
 
 
 # --- loading ---
@@ -41,6 +44,8 @@ def load(path: Path) -> torch.nn.Module:
     """A SAM or SAM 2 model (float32, CPU, eval mode) from a hub-format folder (config.json +
     model.safetensors) or from one of Meta's original SAM files (``sam_vit_b_01ec64.pth`` …)."""
     path = Path(path)
+    if path.is_dir() and path.suffix in (".pth", ".pt", ".safetensors"):
+        raise SamLoadError(f"{path} is a folder where a file is expected; put the model file there")
     if path.is_dir():
         model = _load_hub(path)
     elif path.suffix in (".pth", ".pt"):
@@ -55,19 +60,29 @@ def _load_hub(path: Path) -> torch.nn.Module:
     from transformers import Sam2Model, SamModel
 
     config_file = path / "config.json"
-    if not config_file.is_file():
+    if not config_file.exists():
         raise SamLoadError(f"{path} has no config.json")
-    model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type")
-    classes = {"sam": SamModel, "sam2": Sam2Model}
+    model_type = files.read_json(config_file).get("model_type")
+    # The published sam2.1-hiera-* folders say sam2_video (their weights hold the video memory too);
+    # the image model takes its own part of them.
+    classes = {"sam": SamModel, "sam2": Sam2Model, "sam2_video": Sam2Model}
     if model_type not in classes:
         raise SamLoadError(f"{path.name} is a '{model_type}' model, not SAM or SAM 2")
-    return classes[model_type].from_pretrained(path, dtype=torch.float32, use_safetensors=True)
+    return files.load_pretrained(classes[model_type], path, dtype=torch.float32)
 
 
 def _load_meta(path: Path) -> torch.nn.Module:
     from transformers import SamConfig, SamModel
 
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    files.check_file(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # torch's text suggests weights_only=False, which would run the file's code
+        raise SamLoadError(f"{path} is not a weights-only checkpoint: besides tensors it holds Python objects, which "
+                           "MaskForge does not load (loading them can run code). Use the model's original release "
+                           "or its hub-format (safetensors) version") from None
+    except (RuntimeError, EOFError, OSError) as exc:
+        raise files.damaged(path, files.summary(exc)) from None
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]  # SAM 2's .pt files and some re-saves wrap the weights
     if not isinstance(state, dict) or "image_encoder.pos_embed" not in state:
@@ -210,12 +225,14 @@ def preprocess(model, image: torch.Tensor) -> torch.Tensor:
     """``[H,W,3]`` in 0..1 → the normalised ``[1,3,S,S]`` input the image encoder expects."""
     size = _input_size(model)
     h, w = _resized_size(model, image.shape[0], image.shape[1])
-    x = image.permute(2, 0, 1).unsqueeze(0).float()
+    if family_of(model) == "sam":  # SamImageProcessor: 8-bit PIL resize, zeros after normalising, bottom and right
+        x = pixels.normalise(pixels.resize_8bit(image, h, w), IMAGENET_MEAN, IMAGENET_STD)
+        return F.pad(x, (0, size - w, 0, size - h))
+    x = image.permute(2, 0, 1).unsqueeze(0).float()  # SAM2Transforms: the float image, resized and normalised
     x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    x = (x - mean.to(x)) / std.to(x)
-    return F.pad(x, (0, size - w, 0, size - h))  # zeros after normalisation, bottom and right, as SamProcessor
+    return (x - mean.to(x)) / std.to(x)
 
 
 def embed(model, image: torch.Tensor, cache_key: str) -> Embedding:
@@ -240,10 +257,11 @@ def clear_cache() -> None:
 
 
 def _to_input_coords(model, xy: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Pixel coordinates (x, y pairs in the last dimension) → the model's input frame."""
+    """Pixel coordinates (x, y pairs in the last dimension) → the model's input frame (scaled in float64, as the
+    processors do, then float32)."""
     h, w = _resized_size(model, height, width)
-    scale = torch.tensor([w / width, h / height], dtype=torch.float32)
-    return (xy.float().reshape(*xy.shape[:-1], -1, 2) * scale).reshape(xy.shape)
+    scale = torch.tensor([w / width, h / height], dtype=torch.float64)
+    return (xy.double().reshape(*xy.shape[:-1], -1, 2) * scale).reshape(xy.shape).float()
 
 
 def segment(

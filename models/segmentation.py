@@ -1,11 +1,12 @@
 """Semantic segmentation over the 150 ADE20K classes with transformers (SegFormer, Mask2Former).
 
 Class ``i`` of every ADE20K model is ``labels.ADE20K_LABELS[i]``: the pack maps by index, so a
-workflow's labels mean the same with any model. Pre-processing is the pack's own (resize with
-torch, normalise with the mean and std in the model's ``preprocessor_config.json``): no
-torchvision, and it runs on the GPU. Class scores come out at a quarter of the input size and are
-upsampled to the full image size before the arg-max, blending in full only along class edges, so
-a large image never holds 150 full-size score maps at once.
+workflow's labels mean the same with any model. The class map equals transformers' own pipeline at
+the same input size: the PIL image processor's input (8-bit PIL resize, rescale and normalise with
+the model's ``preprocessor_config.json``; see ``pixels``) and ``post_process_semantic_segmentation``
+(class scores upsampled to the full image size, then the arg-max). No torchvision is needed. The
+full-size arg-max blends scores only along class edges, so a large image never holds 150
+full-size score maps at once.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from .. import comfy_adapter
 from ..errors import MaskForgeError
 from ..labels import ADE20K_LABELS, normalise
+from . import files, pixels
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +30,9 @@ NUM_CLASSES = len(ADE20K_LABELS)
 SIZE_DIVISOR = 32  # Swin (Mask2Former) needs sides divisible by 32; SegFormer is content with it
 MAX_ASPECT = 4  # without tiling, the long side the model sees is at most this many short sides
 STRIP_BYTES = 64 << 20  # upper bound of the scores gathered at once while upsampling
+# transformers' post_process_semantic_segmentation for Mask2Former upsamples the mask logits to this square
+# size, whatever the input size, before the sigmoid and the class weighting; its answer depends on it.
+MASK2FORMER_SCORE_SIZE = 384
 
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -34,11 +40,13 @@ _IMAGENET_STD = (0.229, 0.224, 0.225)
 
 @dataclass(frozen=True)
 class Preprocess:
-    """How a model wants its pixels: ``(x * scale - mean) / std`` for ``x`` in 0..1."""
+    """How a model wants its pixels, from its ``preprocessor_config.json``: 8-bit pixels resized with PIL's
+    ``resample`` filter, times ``rescale`` (None: not rescaled), then ``(x - mean) / std`` (None: not normalised)."""
 
-    mean: tuple[float, float, float] = _IMAGENET_MEAN
-    std: tuple[float, float, float] = _IMAGENET_STD
-    scale: float = 1.0  # 255 for models configured without rescaling to 0..1
+    mean: tuple[float, float, float] | None = _IMAGENET_MEAN
+    std: tuple[float, float, float] | None = _IMAGENET_STD
+    rescale: float | None = 1 / 255
+    resample: int = pixels.BILINEAR
 
     @classmethod
     def from_folder(cls, path: Path) -> "Preprocess":
@@ -47,11 +55,13 @@ class Preprocess:
             return cls()
         config = json.loads(config_file.read_text(encoding="utf-8"))
         mean = tuple(config.get("image_mean", _IMAGENET_MEAN))
-        # Pixels in 0..255 where the config says so, or where its mean is written on that scale.
-        scale = 255.0 if not config.get("do_rescale", True) or max(mean) > 1.0 else 1.0
+        rescale = config.get("rescale_factor", 1 / 255) if config.get("do_rescale", True) else None
+        if max(mean) > 1.0:  # a mean written on the 0..255 scale means 0..255 pixels
+            rescale = None
+        resample = config.get("resample", pixels.BILINEAR)
         if not config.get("do_normalize", True):
-            return cls((0.0, 0.0, 0.0), (1.0, 1.0, 1.0), scale)
-        return cls(mean, tuple(config.get("image_std", _IMAGENET_STD)), scale)
+            return cls(None, None, rescale, resample)
+        return cls(mean, tuple(config.get("image_std", _IMAGENET_STD)), rescale, resample)
 
 
 def load(node: str, path: Path, input_name: str = "model"):
@@ -62,10 +72,13 @@ def load(node: str, path: Path, input_name: str = "model"):
         raise MaskForgeError(node, f"needs the transformers library ({exc}); run: pip install 'transformers>=4.45'",
                              input_name) from exc
     config_file = path / "config.json"
-    if not path.is_dir() or not config_file.is_file():
+    if not path.is_dir() or not config_file.exists():
         raise MaskForgeError(node, f"{path} is not a transformers model folder (it needs config.json, "
                                    "model.safetensors and preprocessor_config.json)", input_name)
-    model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type")
+    try:
+        model_type = files.read_json(config_file).get("model_type")
+    except files.BadModelFile as exc:
+        raise MaskForgeError(node, str(exc), input_name) from None
     if model_type == "mask2former":
         model_class = transformers.Mask2FormerForUniversalSegmentation
     elif model_type in transformers.models.auto.modeling_auto.MODEL_FOR_SEMANTIC_SEGMENTATION_MAPPING_NAMES:
@@ -74,9 +87,9 @@ def load(node: str, path: Path, input_name: str = "model"):
         raise MaskForgeError(node, f"{path.name} is a '{model_type}' model; LabelMask runs SegFormer, Mask2Former "
                                    "and other transformers semantic-segmentation models", input_name)
     try:
-        module = model_class.from_pretrained(path, local_files_only=True, use_safetensors=True, trust_remote_code=False)
-    except OSError as exc:
-        raise MaskForgeError(node, f"cannot load {path}: {exc}", input_name) from exc
+        module = files.load_pretrained(model_class, path)
+    except files.BadModelFile as exc:
+        raise MaskForgeError(node, str(exc), input_name) from None
     check_classes(node, module.config, path.name, input_name)
     return module, Preprocess.from_folder(path)
 
@@ -106,20 +119,18 @@ def model_input_size(height: int, width: int, resolution: int) -> tuple[int, int
 
 @torch.inference_mode()
 def class_scores(module, pre: Preprocess, image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Scores ``[150, h, w]`` (a quarter of ``size``) for ``image`` ``[H,W,3]`` in 0..1, resized to ``size``.
-    Higher is likelier; SegFormer gives logits, Mask2Former class-weighted mask probabilities."""
+    """Scores ``[150, h, w]`` for ``image`` ``[H,W,3]`` in 0..1 resized to ``size``, as transformers'
+    ``post_process_semantic_segmentation`` computes them before its final resize. Higher is likelier.
+    SegFormer: its logits, at a quarter of ``size``. Mask2Former: the mask logits upsampled to
+    384 × 384, then class-weighted mask probabilities."""
     param = next(module.parameters())
-    x = image.to(param.device, torch.float32).permute(2, 0, 1).unsqueeze(0)
-    if tuple(x.shape[2:]) != tuple(size):
-        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
-    mean = torch.tensor(pre.mean, device=x.device).view(1, 3, 1, 1)
-    std = torch.tensor(pre.std, device=x.device).view(1, 3, 1, 1)
-    x = ((x * pre.scale - mean) / std).to(param.dtype)
-    out = module(pixel_values=x)
+    x = pixels.normalise(pixels.resize_8bit(image, *size, pre.resample), pre.mean, pre.std, pre.rescale)
+    out = module(pixel_values=x.to(param.device, param.dtype))
     if hasattr(out, "class_queries_logits"):  # Mask2Former: queries → per-class maps
+        masks = F.interpolate(out.masks_queries_logits.float(), size=(MASK2FORMER_SCORE_SIZE,) * 2, mode="bilinear",
+                              align_corners=False)
         classes = out.class_queries_logits.float().softmax(-1)[..., :-1]  # last class is "no object"
-        masks = out.masks_queries_logits.float().sigmoid()
-        return torch.einsum("bqc,bqhw->bchw", classes, masks)[0]
+        return torch.einsum("bqc,bqhw->bchw", classes, masks.sigmoid())[0]
     return out.logits[0].float()
 
 
@@ -221,6 +232,7 @@ def segment(module, pre: Preprocess, image: torch.Tensor, resolution: int, tiled
     count = torch.zeros((1, canvas_h, canvas_w), device=total.device)
     for top, bottom in _windows(height, resolution):
         for left, right in _windows(width, resolution):
+            comfy_adapter.throw_if_interrupted()  # Cancel, per window
             crop = image[top:bottom, left:right]
             ch, cw = crop.shape[:2]
             size = tuple(max(SIZE_DIVISOR, -(-s // SIZE_DIVISOR) * SIZE_DIVISOR) for s in (ch, cw))

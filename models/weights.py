@@ -2,14 +2,14 @@
 
 Resolution order for a registry model: a copy already in one of ComfyUI's folders for its kind
 (used as it is, even when its checksum differs) → the Hugging Face hub cache (local files only)
-→ a download into the default folder. Downloads are streamed to a temporary file with
-connect/read timeouts, a progress bar and a SHA-256 check, then renamed into place; an existing
-file is never overwritten. Hub models (transformers) are a directory ``<folder>/<name>/``;
+→ a download into the default folder (``download.fetch``: proxies, deadlines, Cancel, and the
+length, checksum and format checked before the file is renamed into place; an existing file is
+never overwritten). Hub models (transformers) are a directory ``<folder>/<name>/``;
 single-file models (Meta ``.pth``, rembg ``.onnx``) are ``<folder>/<name>``. Hub files are
 fetched by repo and pinned revision, safetensors only.
 
 Offline (``HF_HUB_OFFLINE=1`` or no route to the host) nothing waits on the network for more
-than ``CONNECT_TIMEOUT``: the error names each missing file, its size and the folder to put it in.
+than ``download.CONNECT_TIMEOUT``: the error names each missing file, its size and the folder to put it in.
 Nothing here opens a connection unless a file is missing.
 """
 
@@ -18,17 +18,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import socket
 import sys
-import threading
-import urllib.error
 import urllib.parse
-import urllib.request
-import uuid
 from pathlib import Path
 
 from .. import comfy_adapter
 from ..errors import MaskForgeError
+from . import download
+from .download import ALGORITHM_NAMES
 from .registry import REGISTRY, ModelFile, ModelSpec, specs
 
 log = logging.getLogger(__name__)
@@ -48,8 +45,6 @@ FAMILY_FOLDERS = {
 MODEL_EXTENSIONS = (".safetensors", ".pth", ".pt", ".onnx")
 _PICKLE_EXTENSIONS = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 
-CONNECT_TIMEOUT = 1.5  # seconds; keeps the offline failure under 2 s
-READ_TIMEOUT = 30.0  # seconds without a byte before a download is abandoned
 _CHUNK = 1 << 20
 
 def disable_telemetry() -> None:
@@ -191,10 +186,7 @@ def _verify_placed(spec: ModelSpec, location: Path) -> None:
             _verified[key] = _digest(path, check[0]) == check[1]
             if not _verified[key]:
                 log.warning("MaskForge: %s does not match the %s of %s (%s); using it as it is",
-                            path, _ALGORITHM_NAMES[check[0]], spec.name, _source(spec, f))
-
-
-_ALGORITHM_NAMES = {"sha256": "SHA-256", "md5": "MD5"}
+                            path, ALGORITHM_NAMES[check[0]], spec.name, _source(spec, f))
 
 
 def _checksum(f: ModelFile) -> tuple[str, str] | None:
@@ -277,80 +269,22 @@ def missing_message(spec: ModelSpec, location: Path, missing: list[ModelFile], r
     return "\n".join(lines)
 
 
-def _reachable(url: str) -> str | None:
-    """None when a TCP connection to the URL's host opens within CONNECT_TIMEOUT, else why not.
-    Runs in a thread so a slow DNS lookup cannot stretch the wait either."""
-    parts = urllib.parse.urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    outcome: list[str | None] = []
-
-    def probe():
-        try:
-            socket.create_connection((parts.hostname, port), timeout=CONNECT_TIMEOUT).close()
-            outcome.append(None)
-        except OSError as exc:
-            outcome.append(f"cannot reach {parts.hostname}: {exc}")
-
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    thread.join(CONNECT_TIMEOUT + 0.2)
-    return outcome[0] if outcome else f"no answer from {parts.hostname} within {CONNECT_TIMEOUT:g} s"
-
-
 def _download(node: str, spec: ModelSpec, location: Path, missing: list[ModelFile], input_name: str) -> None:
     if offline():
         raise MaskForgeError(node, missing_message(spec, location, missing, "HF_HUB_OFFLINE is set"), input_name)
     base = location.parent
     for f in missing:
-        url = _source(spec, f)
-        problem = _reachable(url)
-        if problem is not None:
-            raise MaskForgeError(node, missing_message(spec, location, missing, problem), input_name)
         target = _file_path(spec, base, f)
+        token = _hf_token() if f.url is None else None  # gated hub repos; never for other hosts
         try:
-            if fetch(url, target, checksum=_checksum(f), size=f.size, token=f.url is None):
+            if download.fetch(_source(spec, f), target, checksum=_checksum(f), size=f.size, token=token):
                 stat = target.stat()  # checked while streaming: no second hash on the next run
                 _verified[(str(target), stat.st_size, stat.st_mtime_ns)] = True
         except (OSError, ValueError) as exc:
-            raise MaskForgeError(node, missing_message(spec, location, missing, f"download of {f.path} failed: {exc}"),
-                                 input_name) from exc
+            reason = str(exc) if str(exc).startswith("cannot reach") else f"download of {f.path} failed: {exc}"
+            still = [m for m in missing if not _file_path(spec, base, m).exists()]
+            raise MaskForgeError(node, missing_message(spec, location, still, reason), input_name) from exc
     log.info("MaskForge: %s downloaded to %s", spec.name, location)
-
-
-def fetch(url: str, target: Path, checksum: tuple[str, str] | None = None, size: int | None = None,
-          token: bool = False) -> bool:
-    """Streams ``url`` to ``target`` via a temporary file beside it, with a progress bar; checks
-    ``checksum`` (algorithm, hex digest); never replaces an existing ``target``. ``token`` sends the
-    user's Hugging Face token (gated hub repos); it is never logged. True when it placed the file."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    headers = {"User-Agent": "MaskForge (ComfyUI custom nodes)"}
-    if token:
-        hf_token = _hf_token()
-        if hf_token:
-            headers["Authorization"] = f"Bearer {hf_token}"
-    temp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
-    digest = hashlib.new(checksum[0] if checksum else "sha256")
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=READ_TIMEOUT) as response:
-            total = int(response.headers.get("Content-Length") or size or 0)
-            bar = comfy_adapter.progress_bar(max(total, 1))
-            done = 0
-            with open(temp, "wb") as out:
-                while chunk := response.read(_CHUNK):
-                    out.write(chunk)
-                    digest.update(chunk)
-                    done += len(chunk)
-                    bar.update_absolute(done, max(total, done))
-                    comfy_adapter.throw_if_interrupted()
-        if checksum is not None and digest.hexdigest() != checksum[1]:
-            name = _ALGORITHM_NAMES[checksum[0]]
-            raise ValueError(f"checksum mismatch: got {name} {digest.hexdigest()}, expected {checksum[1]}")
-        if target.exists():  # placed meanwhile by the user or another run: keep theirs
-            return False
-        os.replace(temp, target)
-        return True
-    finally:
-        temp.unlink(missing_ok=True)
 
 
 def _hf_token() -> str | None:

@@ -1,14 +1,16 @@
-"""BlueMaskConvert: MASK ↔ the "blue #7878CD = remove, black = keep" image a service expects."""
+"""Mask to Blue Mask Image / Blue Mask Image to Mask: MASK ↔ the "blue #7878CD = remove, black = keep" image
+a service expects."""
 
 from __future__ import annotations
 
-from .. import ops
+from .. import comfy_adapter, ops
 from .inputs import check_image, check_mask, image_output, mask_output
 
 COLOURS = {"blue #7878CD": ops.BLUE, "white": ops.WHITE}
 
 
 class MaskToBlueMask:
+    NODE = "Mask to Blue Mask Image"  # errors name the node as users see it
     DESCRIPTION = (
         "Turns a MASK into the image AI HomeDesign's item removal expects: #7878CD where the mask is set "
         "(remove), black elsewhere (keep). 'white' makes a plain white-on-black mask image instead."
@@ -31,11 +33,13 @@ class MaskToBlueMask:
         }
 
     def run(self, mask, threshold, colour):
-        m = check_mask("BlueMaskConvert", "mask", mask)
-        return (image_output(ops.mask_to_colour(m, COLOURS[colour], threshold)),)
+        m = check_mask(self.NODE, "mask", mask)
+        blue = ops.mask_to_colour(m, COLOURS[colour], threshold, check=comfy_adapter.throw_if_interrupted)
+        return (image_output(blue),)
 
 
 class BlueMaskToMask:
+    NODE = "Blue Mask Image to Mask"
     DESCRIPTION = (
         "Reads a blue (#7878CD) or white-on-black mask image back into a MASK. Each pixel is projected onto "
         "the black→colour line, so JPEG-blended edges give soft values; pixels far off that line are not mask."
@@ -58,8 +62,8 @@ class BlueMaskToMask:
         }
 
     def run(self, image, colour, tolerance):
-        img = check_image("BlueMaskConvert", "image", image)
-        m = ops.colour_to_mask(img, COLOURS[colour], tolerance)
+        img = check_image(self.NODE, "image", image)
+        m = ops.colour_to_mask(img, COLOURS[colour], tolerance, check=comfy_adapter.throw_if_interrupted)
         h, w = m.shape[1:]
         return (mask_output(m, h, w), mask_output(ops.invert(m), h, w))
 

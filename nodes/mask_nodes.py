@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from .. import ops
+import torch
+
+from .. import comfy_adapter, ops
 from .inputs import check_mask, mask_output
 
 NODE = "GrowInvertMask"
@@ -44,17 +46,19 @@ class GrowInvertMask:
 
     def run(self, mask, threshold, fill_holes, min_region_px, grow, corners, feather, feather_inside, invert):
         m = check_mask(NODE, "mask", mask)
-        if threshold > 0:
-            m = ops.threshold(m, threshold)
-        if fill_holes:
-            m = ops.fill_holes(m)
-        m = ops.remove_small_regions(m, min_region_px)
-        m = ops.grow(m, grow, round_corners=corners == "round")
-        m = ops.feather(m, feather, inside_only=feather_inside)
-        if invert:
-            m = ops.invert(m)
+        steps = ops.Cleanup(threshold=threshold, fill_holes=fill_holes, min_region_px=min_region_px, grow=grow,
+                            round_corners=corners == "round", feather=feather, feather_inside=feather_inside,
+                            invert=invert)
+        # Image by image into the outputs: the work needs about two images of memory, not the batch's.
+        out, inverted = torch.empty_like(m), torch.empty_like(m)
+        progress = comfy_adapter.progress_bar(len(m))
+        for i in range(len(m)):
+            comfy_adapter.throw_if_interrupted()
+            ops.clean_mask(m[i], steps, out=out[i], check=comfy_adapter.throw_if_interrupted)
+            torch.sub(1.0, out[i], out=inverted[i])
+            progress.update(1)
         h, w = m.shape[1:]
-        return (mask_output(m, h, w), mask_output(ops.invert(m), h, w))
+        return (mask_output(out, h, w), mask_output(inverted, h, w))
 
 
 NODE_CLASS_MAPPINGS = {"MaskForgeGrowInvertMask": GrowInvertMask}

@@ -8,7 +8,7 @@ import torch
 
 from .. import comfy_adapter
 from ..errors import MaskForgeError
-from ..models import grounding_dino, management, sam, weights
+from ..models import files, grounding_dino, management, sam, weights
 from ..models.outline import outline_objects
 from ..models.registry import REGISTRY
 from . import objects as object_outputs
@@ -62,11 +62,12 @@ class PromptMask:
                                       "What to mask: phrases separated by dots, e.g. 'white sofa. lamp'. Leave empty "
                                       "when boxes or points are connected."}),
                 "box_threshold": ("FLOAT", {"default": 0.3, "min": 0.0, "max": 1.0, "step": 0.01, "tooltip":
-                                            "Keep boxes whose best word scores above this. Lower finds more (and more "
-                                            "false hits). Segmind's threshold / confidence_thresh."}),
+                                            "Keep boxes whose best token of the prompt scores above this, as in "
+                                            "Grounding DINO's own demo. Lower finds more (and more false hits). "
+                                            "Segmind's threshold / confidence_thresh."}),
                 "text_threshold": ("FLOAT", {"default": 0.25, "min": 0.0, "max": 1.0, "step": 0.01, "tooltip":
-                                             "A box's label is the words of its phrase scoring above this; a box "
-                                             "with no such word is dropped."}),
+                                             "A box's label is the words of its phrase scoring above this (the whole "
+                                             "phrase when none does). It drops no box."}),
                 "nms_iou": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0, "step": 0.01, "tooltip":
                                       "Of two boxes overlapping more than this (intersection over union), only the "
                                       "better is kept. Lower removes more overlaps; 1 keeps all. Segmind's iou_thresh."}),
@@ -142,12 +143,13 @@ class PromptMask:
         found_by = None
         if given is None and phrases:
             path = weights.resolve(NODE, detector, folders=("grounding-dino",), input_name="detector")
-            found_by = management.get_model(str(path), lambda: grounding_dino.load(path), device=device, dtype=torch.float32)
+            found_by = management.get_model(str(path), lambda: _load(grounding_dino.load, path, "detector"), device=device,
+                                            dtype=torch.float32)
         outliner, sam_key = None, None
         if mask_type == "segment":
             path = weights.resolve(NODE, sam_model, folders=("sam2", "sams"), input_name="sam_model")
             sam_key = str(path)
-            outliner = management.get_model(sam_key, lambda: _load_sam(path), device=device,
+            outliner = management.get_model(sam_key, lambda: _load(sam.load, path, "sam_model"), device=device,
                                             dtype=management.compute_dtype(device))
 
         objects, masks = [], []  # per image: list of object dicts, [N,H,W] masks
@@ -183,11 +185,12 @@ def _given(text: str | None) -> bool:
     return bool(text and text.strip())
 
 
-def _load_sam(path):
+def _load(load, path, input_name):
+    """``load(path)``, a bad model file reported on ``input_name``."""
     try:
-        return sam.load(path)
-    except sam.SamLoadError as exc:
-        raise MaskForgeError(NODE, str(exc), "sam_model") from None
+        return load(path)
+    except files.BadModelFile as exc:
+        raise MaskForgeError(NODE, str(exc), input_name) from None
 
 
 NODE_CLASS_MAPPINGS = {"MaskForgePromptMask": PromptMask}

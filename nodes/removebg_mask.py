@@ -96,11 +96,12 @@ class RemoveBGMask:
             _check_core_model(bg_removal_model)
             libs = rembg_backend.libraries(NODE) if post_process_mask or alpha_matting else None
         else:
+            path = weights.resolve(NODE, model, (".onnx",), folders=(FOLDER,))  # before rembg's slow first import
             libs = rembg_backend.libraries(NODE)
-            path = weights.resolve(NODE, model, (".onnx",), folders=(FOLDER,))
             device = comfy_adapter.torch_device()
-            session = rembg_backend.session(NODE, libs, path, rembg_backend.session_name(model, custom_model_family),
-                                            force_cpu=force_cpu, device_index=device.index or 0)
+            session_name = rembg_backend.session_name(model, custom_model_family)
+            session = rembg_backend.session(NODE, libs, path, session_name, force_cpu=force_cpu or device.type == "cpu",
+                                            device_index=device.index or 0)
         refine = dict(post_process=post_process_mask, alpha_matting=alpha_matting,
                       foreground_threshold=alpha_matting_foreground_threshold,
                       background_threshold=alpha_matting_background_threshold, erode_size=alpha_matting_erode_size)
@@ -113,11 +114,15 @@ class RemoveBGMask:
         for i, item in enumerate(pixels):
             comfy_adapter.throw_if_interrupted()
             rgb = ops.to_uint8(item)
-            if bg_removal_model is None:
-                alpha, foreground = rembg_backend.predict_alpha(libs, session, rgb, **refine)
-                alpha = alpha.astype(np.float32) / 255.0
-            else:
+            if bg_removal_model is not None:
                 alpha, foreground = _core_alpha(bg_removal_model, images[i : i + 1], resolution, libs, rgb, refine)
+            else:
+                try:
+                    alpha, foreground = rembg_backend.predict_alpha(libs, session, rgb, **refine)
+                except rembg_backend.WrongInput as exc:
+                    raise MaskForgeError(NODE, _wrong_input(model, path, session_name, custom_model_family, exc),
+                                         "model" if model in REGISTRY else "custom_model_family") from None
+                alpha = alpha.astype(np.float32) / 255.0
             alphas.append(alpha)
             colours.append(rgb if foreground is None else foreground)
             bar.update(1)
@@ -168,6 +173,14 @@ class _GivenMask:
         from PIL import Image
 
         return [Image.fromarray(self.mask)]
+
+
+def _wrong_input(model, path, session_name, family, exc) -> str:
+    if model in REGISTRY:
+        return (f"{path} does not take the input of rembg's '{session_name}' model ({exc}): it is another model's "
+                "file; delete it (it is then downloaded again) or replace it with the right one")
+    return (f"{path} does not take the input custom_model_family '{family}' gives it ({exc}): set "
+            "custom_model_family to the architecture the model was made for")
 
 
 NODE_CLASS_MAPPINGS = {"MaskForgeRemoveBGMask": RemoveBGMask}

@@ -74,18 +74,16 @@ def auth_header(node: str, key: str) -> dict[str, str]:
 def create_mask(client: Client, image: torch.Tensor, labels: str, fmt: str) -> torch.Tensor:
     """One ``[H,W,3]`` image → its ``[H,W]`` mask for the ``|``-joined ``labels``."""
     height, width = image.shape[:2]
-    resp = client.post(
+    body = client.post_json(
         client.url(ENDPOINT),
         headers=auth_header(client.node, client.key),
         data={"labels": labels},
         files={"image": (f"image.{fmt}", encode_image(image, fmt), MIME[fmt])},
     )
-    body = client.json_body(resp)
     success = body.get("success")
     url = success.get("masked_image") if isinstance(success, dict) else None
     if not url:
         # The document shows only the success shape; an error in a 200 reply still carries a message.
         found = {k: v for k, v in body.items() if k != "success"} or body
-        raise client.error(f"no masked_image in the reply: {client.explain(flatten(found)[:300])}")
+        raise client.error(f"no masked_image in the reply: {client.explain(client.excerpt(flatten(found)))}")
     return decode_mask(client.node, client.download(url, "masked_image"), height, width, "HomeDesigns' masked_image")
-

@@ -85,6 +85,11 @@ def base_url(node: str, service: Service) -> str:
     return url.rstrip("/")
 
 
+def base_url_is_set(service: Service) -> bool:
+    """Whether the user set ``$<url_env>``: its host (a gateway, a test server) may then be a private address."""
+    return bool(os.environ.get(service.url_env, "").strip())
+
+
 def scrub(text: str, secrets) -> str:
     """``text`` with every secret (and its URL-encoded form) replaced by ``***``."""
     for secret in secrets:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from .. import comfy_adapter
+from ..errors import MaskForgeError
 from .client import Client, flatten
 from .images import data_uri, decode_mask, encode_image
 
@@ -21,33 +21,52 @@ FORCED = {"only_mask": True, "base64": False}
 
 
 def remove_bg_mask(client: Client, image: torch.Tensor, options: dict, fmt: str, max_wait_s: float) -> torch.Tensor:
-    """One ``[H,W,3]`` image → the ``[H,W]`` subject mask (background removed), polling while processing."""
+    """One ``[H,W,3]`` image → the ``[H,W]`` subject mask (background removed), polling while processing:
+    ``max_wait_s`` bounds the polling, the poll requests included."""
     height, width = image.shape[:2]
     s = client.settings
     body = {"key": client.key, "image": data_uri(encode_image(image, fmt), fmt), **options, **FORCED}
-    reply = client.json_body(client.post(client.url(ENDPOINT), json=body))
+    reply = client.post_json(client.url(ENDPOINT), json=body)
     deadline = s.clock() + max_wait_s
+
+    def late() -> MaskForgeError:
+        return client.error(f"still processing after {max_wait_s:g} s (request id {_id(reply)}); "
+                            "raise max_wait_s or try again later", "max_wait_s")
+
     while reply.get("status") == "processing":
         fetch = reply.get("fetch_result")
         if not isinstance(fetch, str) or not fetch:
-            raise client.error(f"malformed reply: 'processing' without a fetch_result URL (id {reply.get('id')})")
+            raise client.error(f"malformed reply: 'processing' without a fetch_result URL (id {_id(reply)})")
         remaining = deadline - s.clock()
         if remaining <= 0:
-            raise client.error(f"still processing after {max_wait_s:g} s (request id {reply.get('id')}); "
-                               "raise max_wait_s or try again later", "max_wait_s")
+            raise late()
         eta = reply.get("eta")
         wait = float(eta) if isinstance(eta, (int, float)) and eta > 0 else s.poll_interval
-        s.sleep(min(max(wait, s.poll_interval), MAX_POLL_INTERVAL, remaining))
-        comfy_adapter.throw_if_interrupted()
-        reply = client.json_body(client.post(fetch, json={"key": client.key}))
+        client.wait(min(max(wait, s.poll_interval), MAX_POLL_INTERVAL, remaining))
+        # Asking for the result is not charged: a poll whose connection broke may be sent again.
+        reply = client.post_json(fetch, json={"key": client.key}, idempotent=True, deadline=deadline, late=late())
     status = reply.get("status")
     if status == "error":
-        message = flatten(reply.get("message") or reply)[:300]
+        message = client.excerpt(flatten(reply.get("message") or reply))
         raise client.error(f"the service answered with an error: {client.explain(message)}")
     if status != "success":
-        raise client.error(f"malformed reply: status {status!r}, expected success, processing or error")
-    links = [link for link in (reply.get("output") or reply.get("proxy_links") or []) if isinstance(link, str)]
-    if not links:
-        raise client.error(f"malformed reply: 'success' without an output URL (id {reply.get('id')})")
-    return decode_mask(client.node, client.download(links[0], "mask image"), height, width, "ModelsLab")
+        raise client.error(f"malformed reply: status {client.excerpt(str(status), 100)!r}, expected success, "
+                           "processing or error")
+    link = _first_link(reply.get("output")) or _first_link(reply.get("proxy_links"))
+    if link is None:
+        raise client.error(f"malformed reply: 'success' without an output URL (id {_id(reply)})")
+    return decode_mask(client.node, client.download(link, "mask image"), height, width, "ModelsLab")
 
+
+def _first_link(value) -> str | None:
+    """The first URL of ``output`` / ``proxy_links``: documented as a list, accepted as one string too."""
+    if isinstance(value, str):
+        return value.strip() or None
+    if isinstance(value, list):
+        return next((link for link in value if isinstance(link, str) and link.strip()), None)
+    return None
+
+
+def _id(reply: dict) -> str:
+    value = reply.get("id")
+    return str(value)[:40] if isinstance(value, (str, int)) else "?"

@@ -29,6 +29,6 @@ def request_mask(client: Client, endpoint: str, image: torch.Tensor, fields: dic
     """One ``[H,W,3]`` image and the endpoint's mask-shaping ``fields`` → its ``[H,W]`` mask."""
     height, width = image.shape[:2]
     body = {"image": to_base64(encode_image(image, fmt)), **fields, **FORCED[endpoint]}
-    with client.post(client.url(endpoint), headers={"x-api-key": client.key}, json=body, stream=True) as resp:
-        data = client.read_image(resp, "the reply (expected the mask image)")
+    data = client.post_image(client.url(endpoint), "the reply (expected the mask image)",
+                             headers={"x-api-key": client.key}, json=body)
     return decode_mask(client.node, data, height, width, "Segmind")

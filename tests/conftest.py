@@ -4,7 +4,7 @@ import pytest
 
 from tools.pack import load_pack
 
-pytest_plugins = ["tests.fake_comfyui", "tests.remote_standin"]  # the fake_comfyui and standin fixtures
+pytest_plugins = ["tests.fake_comfyui", "tests.remote_standin", "tests.file_server", "tests.pack_root"]  # fixtures, collection
 
 # Every test sees the pack as `maskforge`, loaded by path as ComfyUI loads it.
 load_pack()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import types
+import weakref
 
 import pytest
 import torch
@@ -23,6 +24,7 @@ class FakeComfyUI:
         self.device = device
         self.folder_names_and_paths: dict[str, tuple[list[str], set]] = {}
         self.loaded: list[list] = []  # each load_models_gpu call's models
+        self.listed: list = []  # ComfyUI's loaded models (weak references, as ComfyUI holds them)
         self.patchers: list = []
         self.progress: list = []  # every ProgressBar made
         self.bf16 = True
@@ -63,17 +65,47 @@ class FakeComfyUI:
         def load_models_gpu(models, memory_required=0, force_patch_weights=False,
                             minimum_memory_required=None, force_full_load=False):
             fake.loaded.append(list(models))
+            held = [ref() for ref in fake.listed]
+            for model in models:
+                if any(model is h for h in held):  # ComfyUI detaches a model it holds before loading it again
+                    model.detach(unpatch_all=False)
+            fake.listed = [weakref.ref(m) for m in models] + [ref for ref in fake.listed
+                                                               if ref() is not None and not any(ref() is m for m in models)]
+
+        def unload_all_models():  # what POST /free with unload_models runs
+            for ref in fake.listed:
+                patcher = ref()
+                if patcher is None:
+                    continue
+                model = weakref.ref(patcher.model)
+                patcher.detach(unpatch_all=True)
+                del patcher
+                # ComfyUI's own finalizer would remove the entry it is unloading if the model died here.
+                assert model() is not None, "the model was freed in the middle of ComfyUI's unload"
+            fake.listed = []
 
         mm.load_models_gpu = load_models_gpu
+        mm.unload_all_models = unload_all_models
 
         mp = types.ModuleType("comfy.model_patcher")
+
+        class CallbacksMP:
+            ON_DETACH = "on_detach_after"
 
         class ModelPatcher:
             def __init__(self, model, load_device, offload_device, size=0, weight_inplace_update=False):
                 self.model, self.load_device, self.offload_device = model, load_device, offload_device
+                self.callbacks: dict[str, list] = {}
                 fake.patchers.append(self)
 
-        mp.ModelPatcher = ModelPatcher
+            def add_callback(self, call_type, callback):
+                self.callbacks.setdefault(call_type, []).append(callback)
+
+            def detach(self, unpatch_all=True):
+                for callback in self.callbacks.get(CallbacksMP.ON_DETACH, []):
+                    callback(self, unpatch_all)
+
+        mp.ModelPatcher, mp.CallbacksMP = ModelPatcher, CallbacksMP
 
         utils = types.ModuleType("comfy.utils")
 

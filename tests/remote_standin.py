@@ -2,8 +2,9 @@
 
 One HTTP server on 127.0.0.1 plays HomeDesigns (``/hd``), Segmind (``/segmind``) and ModelsLab
 (``/modelslab``), validates requests as the documents describe, records every request, and serves
-the result files it links to (``/files``). Tests queue scripted replies (429, 500, slow, malformed)
-in front of the documented behaviour with ``queue``.
+the result files it links to (``/files``). Tests queue scripted replies (429, 500, slow, dripping,
+endless, dropped,
+redirecting, malformed) in front of the documented behaviour with ``queue``.
 
 The masks it makes are a pattern tests can check: the left half of the image set (the right half
 with ``invert_mask``), drawn at a size other than the input's so the node must resize it back.
@@ -74,6 +75,9 @@ class Reply:
     body: object = b""  # bytes, or anything JSON-serialisable
     headers: dict = field(default_factory=dict)
     delay: float = 0.0  # seconds before answering (the slow reply)
+    drip: float = 0.0  # seconds between the bytes of the whole reply, status line and headers included
+    endless: bool = False  # the body never ends: 64 KB chunks until the client hangs up
+    drop: bool = False  # the connection closes once the request is read, with no reply at all
 
 
 def half_mask_png(width: int, height: int, invert: bool = False) -> bytes:
@@ -114,6 +118,8 @@ class StandIn:
         self.scripted: dict[str, list[Reply]] = {}
         self.processing_polls = 0  # ModelsLab: how many "processing" replies before success
         self.fetch_host = None  # ModelsLab: a base URL for fetch_result other than ours
+        self.streamed = 0  # bytes of endless bodies written before the client hung up
+        self.fetch_delay = 0.0  # ModelsLab: seconds each fetch_result reply takes
         self.jobs: dict[int, dict] = {}  # ModelsLab: job id → polls left and the result URL
         self._lock = threading.Lock()
         self._next_id = 1000
@@ -227,8 +233,9 @@ class StandIn:
         state = self.jobs[job]
         state["left"] -= 1
         if state["left"] > 0:
-            return Reply(200, self._processing(job))
-        return Reply(200, {"status": "success", "id": job, "output": [state["url"]], "meta": {}})
+            return Reply(200, self._processing(job), delay=self.fetch_delay)
+        return Reply(200, {"status": "success", "id": job, "output": [state["url"]], "meta": {}},
+                     delay=self.fetch_delay)
 
     def route(self, req: Recorded) -> Reply:
         path = req.path
@@ -275,20 +282,46 @@ def _handler(standin: StandIn):
             reply = standin.route(req)
             if reply.delay:
                 time.sleep(reply.delay)
+            try:
+                if reply.drop:
+                    self.close_connection = True
+                elif reply.endless:
+                    self._endless(reply)
+                else:
+                    self._reply(reply)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True  # the client gave up (a deadline, a size limit, Cancel)
+
+        def _reply(self, reply: Reply):
             data = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
             headers = {"Content-Type": "application/json", "Content-Length": str(len(data)), **reply.headers}
             if not headers["Content-Length"]:  # no stated length: the body ends when the connection closes
                 del headers["Content-Length"]
                 headers["Connection"] = "close"
                 self.close_connection = True
-            try:
+            if not reply.drip:
                 self.send_response(reply.status)
                 for name, value in headers.items():
                     self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up waiting (the slow-reply test)
+                return
+            head = f"HTTP/1.1 {reply.status} OK\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+            for byte in head.encode() + b"\r\n" + data:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(reply.drip)
+
+        def _endless(self, reply: Reply):
+            self.send_response(reply.status)
+            for name, value in {"Content-Type": "application/json", "Connection": "close", **reply.headers}.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.close_connection = True
+            chunk = b"x" * 65536
+            while True:
+                self.wfile.write(chunk)
+                standin.streamed += len(chunk)
 
         do_GET = do_POST = _serve
 
@@ -311,6 +344,6 @@ def standin(monkeypatch, tmp_path):
     monkeypatch.delenv("MASKFORGE_HOMEDESIGNS_AUTH_HEADER", raising=False)
     monkeypatch.setenv("MASKFORGE_USER_DIR", str(tmp_path / "user"))
     monkeypatch.setattr(client, "DEFAULT_SETTINGS", client.Settings(
-        connect_timeout=2.0, read_timeout=5.0, backoff=0.5, sleep=server.sleeps.append))
+        connect_timeout=2.0, deadline=5.0, backoff=0.5, sleep=server.sleeps.append))
     yield server
     server.close()

@@ -58,3 +58,12 @@ def test_white_on_black_option():
     img = torch.full((1, 2, 2, 3), 0.75)
     assert ops.colour_to_mask(img, ops.WHITE).eq(0.75).all()
     assert ops.colour_to_mask(img, ops.BLUE, tolerance=0.1).eq(0).all()
+
+
+def test_colour_to_mask_is_the_same_in_strips_of_any_height(monkeypatch):
+    from maskforge.ops import strips
+
+    img = torch.rand(2, 23, 17, 3)
+    whole = ops.colour_to_mask(img, ops.BLUE, 0.4)
+    monkeypatch.setattr(strips, "STRIP_BYTES", 1)  # one row per strip
+    assert torch.equal(ops.colour_to_mask(img, ops.BLUE, 0.4), whole)

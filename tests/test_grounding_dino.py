@@ -1,10 +1,13 @@
+import shutil
 from types import SimpleNamespace
 
 import pytest
 import torch
+from PIL import Image
 
 from maskforge.models import grounding_dino, weights
 from tests import tiny_prompt_models as tiny
+from tests.photos import as_image, photo
 
 
 @pytest.fixture
@@ -75,22 +78,26 @@ def test_each_token_belongs_to_its_phrase(detector):
 
 def test_detect_thresholds_suppresses_and_labels_as_worked_out_by_hand(detector):
     found = fake_detect(detector)
-    assert found.phrases == ["white sofa", "lamp", "white sofa"]  # q0, q1, q5: q2 too weak, q3 overlaps q0, q4 no word
-    assert found.labels == ["sofa", "lamp", "white sofa"]
-    assert found.scores.tolist() == pytest.approx([0.9, 0.6, 0.5])
-    assert torch.allclose(found.boxes, torch.tensor([[0.0, 0, 50, 50], [70, 10, 90, 20], [55, 35, 65, 45]]), atol=1e-4)
+    # q4 (best on the start token), q0, q1, q5: q2 too weak, q3 overlaps q0
+    assert found.phrases == ["white sofa", "white sofa", "lamp", "white sofa"]
+    assert found.labels == ["white sofa", "sofa", "lamp", "white sofa"]  # no word of q4's phrase above 0.25
+    assert found.scores.tolist() == pytest.approx([0.99, 0.9, 0.6, 0.5])
+    assert torch.allclose(found.boxes, torch.tensor([[0.0, 0, 100, 50], [0, 0, 50, 50], [70, 10, 90, 20],
+                                                     [55, 35, 65, 45]]), atol=1e-4)
 
 
 def test_max_objects_keeps_the_best(detector):
-    assert fake_detect(detector, max_objects=2).phrases == ["white sofa", "lamp"]
+    assert fake_detect(detector, max_objects=2).scores.tolist() == pytest.approx([0.99, 0.9])
 
 
-def test_text_threshold_drops_boxes_with_no_word_above_it(detector):
-    assert fake_detect(detector, text_threshold=0.55).labels == ["sofa", "lamp"]
+def test_text_threshold_chooses_the_label_words_and_keeps_the_boxes(detector):
+    found = fake_detect(detector, text_threshold=0.55)
+    assert found.labels == ["white sofa", "sofa", "lamp", "white sofa"]
+    assert found.scores.tolist() == pytest.approx([0.99, 0.9, 0.6, 0.5])
 
 
 def test_nms_iou_of_one_keeps_overlapping_boxes(detector):
-    assert len(fake_detect(detector, nms_iou=1.0)) == 4
+    assert len(fake_detect(detector, nms_iou=1.0)) == 5
 
 
 def test_real_architecture_finds_boxes_inside_the_image_or_nothing(detector):
@@ -133,3 +140,58 @@ def test_second_prompt_on_the_same_image_skips_the_image_backbone(detector, monk
     fresh_model, _ = grounding_dino.load(weights.resolve("PromptMask", "grounding-dino-tiny", folders=("grounding-dino",)))
     fresh = grounding_dino.detect(fresh_model, processor, image, ["lamp", "cat"], 0.0, 0.0, 0.5, 4)
     assert torch.allclose(fresh.boxes, second.boxes) and fresh.phrases == second.phrases
+
+
+@pytest.mark.parametrize("picture", ["chelsea", "coffee"])
+def test_boxes_and_scores_equal_transformers_post_processing_on_a_photo(models_dir, picture):
+    """The node's detector (grounding-dino-base with its published preprocessor_config.json) against
+    transformers' processor, model and ``post_process_grounded_object_detection`` on the same weights,
+    with suppression off. Varied: some boxes fall below the threshold, some win on a token that is no
+    word of a phrase (the start and end tokens, the dots)."""
+    from transformers import GroundingDinoForObjectDetection, GroundingDinoProcessor
+
+    folder = tiny.install(models_dir, "grounding-dino", "grounding-dino-base", tiny.grounding_dino())
+    shutil.copy(tiny.CONFIGS / "grounding-dino-base" / "preprocessor_config.json", folder)
+    model, processor = grounding_dino.load(weights.resolve("PromptMask", "grounding-dino-base",
+                                                           folders=("grounding-dino",)))
+    pixels = photo(picture)
+    height, width = pixels.shape[:2]
+    reference = GroundingDinoProcessor.from_pretrained(folder, backend="pil")
+    inputs = reference(images=Image.fromarray(pixels), text="white sofa. lamp.", return_tensors="pt",
+                       size={"shortest_edge": 256, "longest_edge": 426})
+    with torch.no_grad():
+        out = GroundingDinoForObjectDetection.from_pretrained(folder).eval()(**inputs)
+    expected = reference.post_process_grounded_object_detection(out, inputs["input_ids"], threshold=0.6,
+                                                                text_threshold=0.5, target_sizes=[(height, width)])[0]
+    assert inputs["input_ids"].shape[1] == 7
+    words = torch.tensor([0, 1, 1, 0, 1, 0, 0], dtype=torch.bool)  # [CLS] white sofa . lamp . [SEP]
+    probs = out.logits[0, :, :7].sigmoid()
+    assert 0 < len(expected["scores"]) < probs.shape[0]
+    assert (probs[probs.amax(-1) > 0.6].argmax(-1)[:, None] != words.nonzero().T).all(-1).any()
+
+    found = grounding_dino.detect(model, processor, as_image(pixels)[0], ["white sofa", "lamp"], 0.6, 0.5, nms_iou=1.0,
+                                  max_objects=0, resolution=256)
+    order = expected["scores"].argsort(descending=True, stable=True)
+    boxes = expected["boxes"][order]
+    boxes = torch.minimum(boxes.clamp(min=0), torch.tensor([width, height, width, height]))  # clipped to the image
+    assert len(found) == len(order)
+    assert (found.scores - expected["scores"][order]).abs().max() <= 1e-4
+    assert (found.boxes - boxes).abs().max() <= 1e-3
+
+
+@pytest.mark.parametrize("name", ["tokenizer_config.json", "preprocessor_config.json", "config.json"])
+def test_a_damaged_json_file_is_named(models_dir, name):
+    from maskforge.models import files
+
+    folder = tiny.install(models_dir, "grounding-dino", "grounding-dino-tiny", tiny.grounding_dino())
+    (folder / name).write_text("<!DOCTYPE html>")
+    with pytest.raises(files.BadModelFile, match=f"{name} is damaged.*web page"):
+        grounding_dino.load(folder)
+
+
+def test_another_kind_of_model_is_refused(models_dir):
+    from maskforge.models import files
+
+    folder = tiny.install(models_dir, "grounding-dino", "not-a-detector", tiny.sam())
+    with pytest.raises(files.BadModelFile, match="not-a-detector is a 'sam' model, not a 'grounding-dino' model"):
+        grounding_dino.load(folder)

@@ -1,3 +1,4 @@
+import json
 import os
 import time
 
@@ -7,10 +8,11 @@ import torch.nn.functional as F
 
 import maskforge
 from maskforge.errors import MaskForgeError
-from maskforge.labels import index_of
+from maskforge.labels import ADE20K_LABELS, index_of
 from maskforge.models import management, segmentation
 from maskforge.nodes.label_mask import LabelMask
 from maskforge.ops.annotate import palette
+from tests.photos import as_image, iou, photo
 from tests.tiny_ade_models import MASK2FORMER, SEGFORMER, install
 
 DEFAULTS = dict(model=SEGFORMER, labels="wall|floor", on_missing="empty mask", grow=0, invert=False, resolution=64,
@@ -273,3 +275,67 @@ def test_bboxes_follow_grow_but_not_invert(colour_model):
     assert grown_box["score"] == box["score"] == pytest.approx(plain_mask.mean().item())  # the label's own share
     *_, nothing = run_all(torch.zeros(1, 16, 16, 3), labels="sky")
     assert nothing == [[]]
+
+
+def reference_classes(folder, pixels, resolution: int) -> torch.Tensor:
+    """transformers' own pipeline on the same weights: the PIL image processor from the folder's
+    preprocessor_config.json at the node's input size, the model, ``post_process_semantic_segmentation``."""
+    import transformers
+    from PIL import Image
+
+    if json.loads((folder / "config.json").read_text())["model_type"] == "mask2former":
+        model_class, processor_class = transformers.Mask2FormerForUniversalSegmentation, transformers.Mask2FormerImageProcessorPil
+    else:
+        model_class, processor_class = transformers.SegformerForSemanticSegmentation, transformers.SegformerImageProcessorPil
+    processor, model = processor_class.from_pretrained(folder), model_class.from_pretrained(folder).eval()
+    height, width = pixels.shape[:2]
+    h, w = segmentation.model_input_size(height, width, resolution)
+    inputs = processor(images=Image.fromarray(pixels), size={"height": h, "width": w}, return_tensors="pt")
+    with torch.no_grad():
+        out = model(**inputs)
+    return processor.post_process_semantic_segmentation(out, target_sizes=[(height, width)])[0]
+
+
+@pytest.mark.parametrize("picture", ["chelsea", "coffee"])
+@pytest.mark.parametrize("name", [SEGFORMER, MASK2FORMER])
+def test_label_masks_equal_transformers_own_pipeline_on_the_same_weights(models_dir, name, picture):
+    """Every label covering 0.5 % of the photo or more, through the node (the Mask2Former folder has
+    its published preprocessor_config.json)."""
+    folder = install(models_dir, name)
+    pixels = photo(picture)
+    reference = reference_classes(folder, pixels, resolution=128)
+    ids, counts = reference.unique(return_counts=True)
+    shares = counts / reference.numel()
+    labels = [ADE20K_LABELS[i] for i in ids[shares >= 0.005].tolist()]
+    assert len(labels) >= 4 and shares.max() < 0.9, "the tiny model must not find one class everywhere"
+    mask, per_label, _ = run(as_image(pixels), model=name, labels="|".join(labels), resolution=128)
+    for k, label in enumerate(labels):
+        assert iou(per_label[k], reference == index_of(label)) >= 0.99, label
+    assert iou(mask[0], torch.isin(reference, ids[shares >= 0.005])) >= 0.999
+
+
+def test_a_truncated_weights_file_is_an_error_naming_it_not_a_raw_safetensors_error(segformer):
+    weights = segformer / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:5000])
+    with pytest.raises(MaskForgeError, match=f"LabelMask: model: {weights} is damaged, incomplete .*delete it"):
+        run(halves())
+
+
+def test_unload_models_frees_the_model_and_the_next_run_loads_it_again(segformer, fake_comfyui, monkeypatch):
+    import gc
+    import weakref
+
+    loaded = []
+    real_load = segmentation.load
+    monkeypatch.setattr(segmentation, "load", lambda *a, **k: loaded.append(real_load(*a, **k)) or loaded[-1])
+    image = torch.rand(1, 16, 16, 3)
+    run(image)
+    run(image)
+    assert len(loaded) == 1
+    first = weakref.ref(loaded.pop()[0])
+    fake_comfyui.patchers.clear(), fake_comfyui.loaded.clear()  # the fake's own records
+    fake_comfyui.modules["comfy.model_management"].unload_all_models()  # POST /free {"unload_models": true}
+    gc.collect()
+    assert first() is None  # freed there and then
+    run(image)
+    assert len(loaded) == 1  # and loaded again

@@ -86,7 +86,9 @@ def test_cpu_models_stay_in_place_even_inside_comfyui(fake_comfyui):
     model = management.get_model("tiny", lambda: module, device=management.compute_device(force_cpu=True))
     with model.use():
         pass
-    assert fake_comfyui.patchers == [] and fake_comfyui.loaded == []
+    (stand_in,) = fake_comfyui.patchers  # ComfyUI lists a weightless stand-in, never the module itself
+    assert list(stand_in.model.parameters()) == [] and fake_comfyui.loaded == [[stand_in]]
+    assert module.moves == ["cpu"]
 
 
 def test_pairs_and_plain_objects_are_yielded_as_built(fake_comfyui):
@@ -101,7 +103,7 @@ def test_pairs_and_plain_objects_are_yielded_as_built(fake_comfyui):
     assert plain.module is None
     with plain.use() as used:
         assert used is session
-    assert len(fake_comfyui.patchers) == 1
+    assert [p.model.inner for p in fake_comfyui.patchers][0] is module and len(fake_comfyui.patchers) == 2
 
 
 def test_compute_device_and_dtype():
@@ -121,3 +123,43 @@ def test_compute_dtype_follows_comfyui_on_gpus(fake_comfyui):
 def test_models_are_built_in_eval_mode():
     model = management.get_model("drop", lambda: torch.nn.Dropout(0.5), device="cpu")
     assert not model.module.training
+
+
+class Session:
+    """Stands for an ONNX Runtime session: no torch weights."""
+
+
+@pytest.mark.parametrize("kind", ["cpu module", "session", "gpu module"])
+def test_unload_models_frees_the_model_and_the_next_run_builds_it_again(fake_comfyui, kind):
+    import gc
+    import weakref
+
+    if kind == "gpu module":
+        fake_comfyui.device = CUDA
+    builds = []
+
+    def build():
+        builds.append(Session() if kind == "session" else DeviceLog())
+        return builds[-1]
+
+    device = "cpu" if kind != "gpu module" else None
+
+    def run():
+        model = management.get_model("tiny", build, device=device)
+        with model.use() as used:
+            return weakref.ref(used)
+
+    first = run()
+    assert run()() is first() and len(builds) == 1  # cached while ComfyUI holds it
+    builds.clear()
+    fake_comfyui.patchers.clear(), fake_comfyui.loaded.clear()  # the fake's own records (ComfyUI keeps weakrefs)
+    fake_comfyui.modules["comfy.model_management"].unload_all_models()  # POST /free {"unload_models": true}
+    gc.collect()
+    assert first() is None  # freed there and then, not at the next run
+    assert run()() is builds[0]  # built again
+
+
+def test_a_model_comfyui_still_holds_is_kept(fake_comfyui):
+    first = management.get_model("tiny", DeviceLog, device="cpu")
+    fake_comfyui.modules["comfy.model_management"].load_models_gpu(fake_comfyui.patchers)  # loaded again
+    assert management.get_model("tiny", DeviceLog, device="cpu") is first

@@ -188,3 +188,22 @@ def test_combine_broadcasts_a_single_mask_and_rejects_size_mismatch():
         ops.combine(a, torch.ones(1, 5, 4), "union")
     with pytest.raises(ValueError, match="unknown operation"):
         ops.combine(a, b, "xor")
+
+
+@pytest.mark.parametrize("strip_bytes", [1, 3000, 20_000])
+def test_strips_of_any_height_give_the_whole_image_result(monkeypatch, strip_bytes):
+    """Square grow (rows with a halo, or columns for long reaches), round grow and feather work a strip
+    of rows at a time; the seams must not show."""
+    from maskforge.ops import strips
+
+    monkeypatch.setattr(strips, "STRIP_BYTES", strip_bytes)
+    monkeypatch.setattr(morphology, "STRIP_BYTES", strip_bytes)
+    soft = torch.from_numpy(np.random.default_rng(4).random((40, 52)).astype(np.float32)) ** 8
+    for m in (soft, blobs(3, size=(40, 52))):
+        for radius in (1, 4, 9, 33):
+            expected = ndi.maximum_filter(m.numpy(), size=2 * radius + 1, mode="constant", cval=0.0)
+            assert torch.equal(ops.grow(m, radius, round_corners=False)[0], torch.from_numpy(expected))
+        expected = ndi.gaussian_filter(m.numpy(), sigma=2, mode="mirror", truncate=3.0)  # torch's "reflect"
+        assert np.allclose(ops.feather(m, 6)[0].numpy(), expected, atol=1e-5)
+    expected = ndi.distance_transform_edt(blobs(3, size=(40, 52)).numpy() == 0) <= 5
+    assert torch.equal(ops.grow(blobs(3, size=(40, 52)), 5)[0].bool(), torch.from_numpy(expected))

@@ -2,6 +2,7 @@
 
 import importlib.abc
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +36,16 @@ def test_loads_by_path_under_its_folder_name(tmp_path):
     assert pack.WEB_DIRECTORY == "./web"
     assert set(pack.NODE_CLASS_MAPPINGS) == set(maskforge.NODE_CLASS_MAPPINGS)
     assert set(pack.NODE_DISPLAY_NAME_MAPPINGS) == set(pack.NODE_CLASS_MAPPINGS)
+
+
+def test_the_tests_run_in_a_checkout_folder_named_as_the_readme_clones_it(tmp_path):
+    """pytest must not import the pack's __init__.py as a test package under a folder name that is no identifier."""
+    checkout = tmp_path / "ComfyUI-MaskForge"
+    shutil.copytree(PACK_DIR, checkout, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "node_modules", "__pycache__", "example_workflows", "docs", "bench", "web"))
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "tests/test_readme.py"], cwd=checkout,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-2000:]
 
 
 class _BlockTorchvision(importlib.abc.MetaPathFinder):

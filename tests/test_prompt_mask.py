@@ -5,9 +5,10 @@ import torch
 
 import maskforge
 from maskforge.errors import MaskForgeError
-from maskforge.models import sam
+from maskforge.models import grounding_dino, sam, weights
 from maskforge.nodes.prompt_mask import PromptMask
 from tests import tiny_prompt_models as tiny
+from tests.photos import as_image, photo
 
 FIND_ALL = dict(box_threshold=0.0, text_threshold=0.0)
 FIND_NOTHING = dict(box_threshold=1.0, text_threshold=0.0)
@@ -106,11 +107,18 @@ def test_boxes_input_skips_detection(models):
     assert per_object.shape == (1, 12, 12) and mask[0].sum() == 0
 
 
-def test_objects_json_of_one_node_feeds_the_boxes_of_another(models):
-    image = torch.rand(1, 20, 20, 3)
-    _, _, first, _, _ = run(image, max_objects=2, **FIND_ALL)
-    _, _, second, _, _ = run(image, prompt="", boxes=json.dumps(first))
+def test_objects_json_fed_back_as_boxes_gives_the_same_boxes_and_masks(models):
+    """The boxes are written at float32 precision: the second node prompts SAM with the very same
+    numbers as the first (a box 0.05 px off can move a mask's edge)."""
+    image = as_image(photo("chelsea"))
+    _, first_masks, first, _, _ = run(image, max_objects=3, **FIND_ALL)
+    _, second_masks, second, _, _ = run(image, prompt="", boxes=json.dumps(first))
+    model, processor = grounding_dino.load(weights.resolve("PromptMask", "grounding-dino-tiny", folders=("grounding-dino",)))
+    found = grounding_dino.detect(model, processor, image[0], ["white sofa", "lamp"], 0.0, 0.0, 0.5, 3, 512)
+    written = torch.tensor([o["box"] for o in first["objects"]], dtype=torch.float32)
+    assert torch.equal(written, found.boxes)
     assert [o["box"] for o in second["objects"]] == [o["box"] for o in first["objects"]]
+    assert torch.equal(second_masks, first_masks)
 
 
 @pytest.mark.parametrize(("boxes", "message"), [
@@ -298,3 +306,12 @@ def test_core_point_strings_give_the_same_masks_as_the_points_input(models, monk
     assert with_points[2]["objects"] == with_coords[2]["objects"]
     assert given[1] == ([[3, 4], [5, 6], [12, 12]], [1, 1, 0])  # points, then positive, then negative coords
     assert given[3] == ([[3, 4], [5, 6]], [1, 1]) and len(only_positive[2]["objects"]) == 1
+
+
+def test_damaged_model_files_are_errors_on_their_own_input(models):
+    (models / "grounding-dino" / "grounding-dino-tiny" / "config.json").write_text("{")
+    with pytest.raises(MaskForgeError, match="PromptMask: detector: .*config.json is damaged.*not valid JSON"):
+        run(torch.rand(1, 32, 32, 3))
+    (models / "sam2" / "sam2.1-hiera-tiny" / "model.safetensors").write_bytes(b"")
+    with pytest.raises(MaskForgeError, match="PromptMask: sam_model: .*model.safetensors is damaged"):
+        run(torch.rand(1, 32, 32, 3), boxes="[[1, 1, 20, 20]]")

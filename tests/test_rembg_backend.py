@@ -106,11 +106,28 @@ def test_alpha_matting_gives_the_matted_alpha_and_foreground(tmp_path, libs):
     assert alpha[48, 40] > 250 and alpha[5, 5] < 5
 
 
-def test_alpha_matting_without_a_sure_subject_keeps_the_plain_mask(tmp_path, libs, caplog):
-    sess = rembg_backend.session(NODE, libs, write_model(tmp_path / "flat.onnx", flat=True), "u2net_custom")
-    alpha, foreground = rembg_backend.predict_alpha(libs, sess, square_image(), alpha_matting=True)
-    assert foreground is None and alpha.max() == 0
+def test_alpha_matting_without_a_sure_subject_keeps_the_plain_mask_and_cuts_out_as_rembg_does(tmp_path, libs, caplog):
+    from rembg import remove
+
+    sess = rembg_backend.session(NODE, libs, write_model(tmp_path / "m.onnx"), "u2net_custom")
+    image = square_image(96, 128)
+    image[..., 2] = 90  # a blue background, which the cut-out's edge colours must be freed of
+    plain, _ = rembg_backend.predict_alpha(libs, sess, image)
+    # No mask value is above 255, so there is no sure subject: matting has no solution.
+    alpha, foreground = rembg_backend.predict_alpha(libs, sess, image, alpha_matting=True, foreground_threshold=255)
     assert "alpha matting found no solution" in caplog.text
+    reference = remove(image, session=sess, alpha_matting=True, alpha_matting_foreground_threshold=255,
+                       alpha_matting_background_threshold=10, alpha_matting_erode_size=10)
+    assert np.array_equal(alpha, plain) and np.array_equal(alpha, reference[..., 3])
+    assert np.array_equal(foreground, reference[..., :3])
+    edge = (alpha > 0) & (alpha < 255)
+    assert np.abs(foreground.astype(int) - image)[edge].max() > 8  # not the raw image's colours
+
+
+def test_alpha_matting_of_an_image_with_nothing_in_it_keeps_the_empty_mask(tmp_path, libs, caplog):
+    sess = rembg_backend.session(NODE, libs, write_model(tmp_path / "flat.onnx", flat=True), "u2net_custom")
+    alpha, _ = rembg_backend.predict_alpha(libs, sess, square_image(), alpha_matting=True)
+    assert alpha.max() == 0 and "alpha matting found no solution" in caplog.text
 
 
 def test_the_provider_that_runs_is_logged(tmp_path, libs, caplog):
@@ -145,7 +162,8 @@ def test_a_requested_gpu_that_does_not_load_is_reported(tmp_path, libs, caplog, 
 def test_a_file_onnx_runtime_cannot_open_gives_a_clear_error(tmp_path, libs):
     path = tmp_path / "broken.onnx"
     path.write_bytes(b"not a model")
-    with pytest.raises(MaskForgeError, match="RemoveBGMask: model: .*broken.onnx is not a model ONNX Runtime can open"):
+    with pytest.raises(MaskForgeError, match="RemoveBGMask: model: .*broken.onnx is damaged, incomplete or not the right "
+                                             "kind of file \\(not a model ONNX Runtime can open: .*\\); delete it"):
         rembg_backend.session(NODE, libs, path, "u2net_custom")
 
 
@@ -184,3 +202,69 @@ def test_a_rembg_too_old_for_the_session_table_asks_for_an_update(monkeypatch):
     monkeypatch.setitem(sys.modules, "rembg.sessions", types.ModuleType("rembg.sessions"))
     with pytest.raises(MaskForgeError, match=r"the installed rembg is too old .*rembg>=2.0.67"):
         rembg_backend.libraries(NODE)
+
+
+def test_a_folder_where_the_onnx_file_should_be_gives_a_clear_error(tmp_path, libs):
+    (tmp_path / "folder.onnx").mkdir()
+    with pytest.raises(MaskForgeError, match="RemoveBGMask: model: .*folder.onnx is a folder; pick an .onnx file"):
+        rembg_backend.session(NODE, libs, tmp_path / "folder.onnx", "u2net_custom")
+
+
+def test_a_model_run_with_the_wrong_family_raises_wrong_input(tmp_path, libs):
+    sess = rembg_backend.session(NODE, libs, write_model(tmp_path / "isnet.onnx", "isnet"), "u2net_custom")
+    with pytest.raises(rembg_backend.WrongInput, match="Got: 320 Expected: 1024|invalid dimensions"):
+        rembg_backend.predict_alpha(libs, sess, square_image())
+
+
+@pytest.fixture
+def fresh_numba(monkeypatch, tmp_path):
+    """pymatting not imported yet, no NUMBA_CACHE_DIR, and a stand-in for numba's config module."""
+    monkeypatch.delitem(sys.modules, "pymatting", raising=False)
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.setenv("MASKFORGE_USER_DIR", str(tmp_path / "user"))
+    reloads = []
+    monkeypatch.setitem(sys.modules, "numba.core.config", types.SimpleNamespace(reload_config=lambda: reloads.append(1)))
+    return reloads
+
+
+def test_numba_caches_in_the_user_folder_when_pymattings_folder_is_read_only(fresh_numba, monkeypatch, tmp_path):
+    monkeypatch.setattr(rembg_backend, "_writable", lambda folder: False)
+    rembg_backend.numba_cache()
+    assert os.environ["NUMBA_CACHE_DIR"] == str(tmp_path / "user" / "maskforge" / "numba-cache")
+    assert fresh_numba == [1]  # numba, already imported, re-reads its settings
+
+
+def test_numba_keeps_its_own_cache_where_pymattings_folder_is_writable(fresh_numba, monkeypatch):
+    monkeypatch.setattr(rembg_backend, "_writable", lambda folder: True)
+    rembg_backend.numba_cache()
+    assert "NUMBA_CACHE_DIR" not in os.environ and fresh_numba == []
+
+
+def test_a_users_numba_cache_dir_is_kept(fresh_numba, monkeypatch):
+    monkeypatch.setattr(rembg_backend, "_writable", lambda folder: False)
+    monkeypatch.setenv("NUMBA_CACHE_DIR", "/users/choice")
+    rembg_backend.numba_cache()
+    assert os.environ["NUMBA_CACHE_DIR"] == "/users/choice" and fresh_numba == []
+
+
+@pytest.fixture
+def no_telemetry_setting(monkeypatch):
+    monkeypatch.delenv("ORT_DISABLE_TELEMETRY", raising=False)
+    monkeypatch.delitem(sys.modules, "onnxruntime", raising=False)
+
+
+def test_onnx_runtime_telemetry_is_switched_off_unless_the_user_set_it(no_telemetry_setting, monkeypatch, caplog):
+    rembg_backend.disable_telemetry()
+    assert os.environ["ORT_DISABLE_TELEMETRY"] == "1" and caplog.text == ""
+    monkeypatch.setenv("ORT_DISABLE_TELEMETRY", "0")
+    rembg_backend.disable_telemetry()
+    assert os.environ["ORT_DISABLE_TELEMETRY"] == "0"
+
+
+def test_onnx_runtime_imported_by_another_pack_first_is_reported(no_telemetry_setting, monkeypatch, caplog):
+    calls = []
+    monkeypatch.setitem(sys.modules, "onnxruntime",
+                        types.SimpleNamespace(disable_telemetry_events=lambda: calls.append(1)))
+    rembg_backend.disable_telemetry()
+    assert calls == [1]  # its non-essential events at least
+    assert "imported before MaskForge loaded" in caplog.text and "ORT_DISABLE_TELEMETRY=1" in caplog.text

@@ -3,12 +3,13 @@
 import base64
 import io
 import logging
+import time
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
-from tests.remote_standin import KEYS, Reply
+from tests.remote_standin import KEYS, Reply, half_mask_png
 
 import maskforge
 from maskforge import comfy_adapter
@@ -394,7 +395,7 @@ def test_modelslab_polls_processing_until_success(standin):
     fetches = standin.to("/modelslab/image_editing/fetch/")
     assert len(fetches) == 3
     assert all(f.json == {"key": KEYS["modelslab"]} for f in fetches)
-    assert standin.sleeps == [3, 3, 3]  # the reply's eta
+    assert standin.sleeps == [1.0] * 9  # the reply's eta (3 s) each time, in steps that check Cancel
 
 
 def test_modelslab_gives_up_after_max_wait(standin, monkeypatch):
@@ -405,7 +406,43 @@ def test_modelslab_gives_up_after_max_wait(standin, monkeypatch):
     with pytest.raises(MaskForgeError) as err:
         run_ml(max_wait_s=10)
     assert str(err.value).startswith("ModelsLabRemoveBGMask: max_wait_s: ModelsLab: still processing after 10 s")
-    assert len(standin.to("/modelslab/image_editing/fetch/")) == 4  # at 3, 6, 9 and 10 s
+    assert len(standin.to("/modelslab/image_editing/fetch/")) == 3  # at 3, 6 and 9 s; at 10 s the time is up
+
+
+def test_modelslab_poll_requests_count_towards_max_wait(standin):
+    standin.processing_polls = 2
+    standin.fetch_delay = 5.0  # the poll request itself hangs
+    start = time.monotonic()
+    with pytest.raises(MaskForgeError, match="max_wait_s: ModelsLab: still processing after 1 s"):
+        run_ml(max_wait_s=1)
+    assert time.monotonic() - start < 2.5
+
+
+def test_modelslab_output_given_as_one_string_is_used(standin):
+    url = standin.add_file("image/png", half_mask_png(8, 6))
+    standin.queue(ML_PATH, Reply(200, {"status": "success", "id": 7, "output": url}))
+    subject, _, _ = run_ml()
+    assert torch.equal(subject, left_half(1, 6, 8))
+
+
+def test_modelslab_fetch_result_must_be_the_exact_service_host(standin, monkeypatch):
+    from maskforge.remote import keys
+    from maskforge.remote.client import Client
+
+    monkeypatch.delenv("MASKFORGE_MODELSLAB_URL")  # the documented https://modelslab.com/api/v6
+    with Client("N", keys.MODELSLAB) as client:
+        client.check_same_origin("https://modelslab.com/api/v6/image_editing/fetch/5")
+        for other in ("https://com/api/v6/fetch/5", "https://evil.modelslab.com/fetch/5", "http://modelslab.com/x"):
+            with pytest.raises(MaskForgeError, match="refusing to send the API key there"):
+                client.check_same_origin(other)
+
+
+def test_segmind_reply_of_too_many_pixels_is_refused_before_decoding(standin):
+    from tests.test_remote_client import png_header
+
+    standin.queue(AUTO_PATH, Reply(200, png_header(12000, 12000), {"Content-Type": "image/png"}))
+    with pytest.raises(MaskForgeError, match="Segmind sent a 12000x12000 image for a 8x6 input"):
+        run_auto()
 
 
 def test_modelslab_fetch_result_on_another_host_is_refused(standin):

@@ -1,14 +1,18 @@
+import os
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 import maskforge
 from maskforge.errors import MaskForgeError
 from maskforge.nodes.removebg_mask import RemoveBGMask
+from tests.photos import as_image, photo
 from tests.tiny_rembg import square_image, write_model
 
 DEFAULTS = dict(model="u2net.onnx", alpha_matting=False, alpha_matting_foreground_threshold=240,
@@ -141,12 +145,20 @@ def test_without_rembg_the_node_says_what_to_install_and_the_pack_still_loads(re
         run(images((8, 8)))
 
 
-def test_importing_the_pack_does_not_import_rembg_or_onnx_runtime():
-    code = ("from tools.pack import load_pack; load_pack(); import sys; "
-            "print(sorted(m for m in ('rembg', 'onnxruntime', 'pymatting') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+def test_the_pack_loads_and_reports_a_missing_model_fast_without_importing_rembg(tmp_path):
+    """rembg's first import compiles pymatting with numba (about a minute on a fresh install)."""
+    code = ("import os, sys, time, torch; from tools.pack import load_pack; load_pack(); "
+            "loaded = lambda: sorted(m for m in ('rembg', 'onnxruntime', 'pymatting') if m in sys.modules); "
+            "print(loaded(), os.environ.get('ORT_DISABLE_TELEMETRY')); "
+            "from maskforge.nodes.removebg_mask import RemoveBGMask; start = time.monotonic()\n"
+            "try: RemoveBGMask().run(torch.zeros(1, 8, 8, 3), **" + repr({**DEFAULTS, "model": "isnet-general-use.onnx"}) +
+            ")\nexcept Exception as e: print(type(e).__name__, time.monotonic() - start < 2, loaded())")
+    env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"}
+    env |= {"MASKFORGE_MODELS_DIR": str(tmp_path), "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env,
                          cwd=Path(__file__).resolve().parents[1])
-    assert out.stdout.strip() == "[]"
+    # ORT_DISABLE_TELEMETRY is set before ONNX Runtime's first import, which reads it.
+    assert out.stdout.split("\n")[:2] == ["[] 1", "MaskForgeError True []"]
 
 
 def test_a_file_in_an_extra_rembg_folder_of_comfyui_is_listed_and_runs(rembg_dir, fake_comfyui, tmp_path):
@@ -274,3 +286,94 @@ def test_the_new_inputs_are_optional_with_tooltips():
     assert optional["bg_removal_model"][0] == "BACKGROUND_REMOVAL"
     assert optional["resolution"][1]["default"] == 0
     assert all(spec[1].get("tooltip") for spec in optional.values())
+
+
+@pytest.mark.parametrize(("model", "family", "reference_session"), [
+    ("u2net.onnx", "u2net", "u2net_custom"), ("my_isnet.onnx", "isnet", "dis_custom")])
+@pytest.mark.parametrize("post_process_mask", [False, True])
+def test_the_subject_mask_is_rembgs_remove_on_a_photo(rembg_dir, tmp_path, monkeypatch, model, family,
+                                                      reference_session, post_process_mask):
+    """rembg's own ``remove(..., only_mask=True)`` on the same tiny ONNX file, bit for bit. Varied: the
+    brightness-to-subject model gives a mask with every grey level across the photo."""
+    from PIL import Image
+    from rembg import new_session, remove
+
+    pixels = photo("chelsea")
+    with monkeypatch.context() as env:  # rembg reads custom files only from its own home
+        home = tmp_path / "reference_home"
+        home.mkdir()
+        shutil.copy(rembg_dir / model, home / model)
+        env.setenv("U2NET_HOME", str(home))
+        env.setenv("REMBG_HOME", str(home))
+        session = new_session(reference_session, model_path=str(home / model))
+        expected = np.asarray(remove(Image.fromarray(pixels), session=session, only_mask=True,
+                                     post_process_mask=post_process_mask))
+    subject, _, _ = run(as_image(pixels), model=model, custom_model_family=family, post_process_mask=post_process_mask)
+    assert len(np.unique(expected)) > (1 if post_process_mask else 200)
+    assert np.array_equal((subject[0].numpy() * 255).round().astype(np.uint8), expected)
+
+
+def test_under_comfyuis_cpu_device_no_gpu_provider_is_tried(rembg_dir, fake_comfyui, monkeypatch):
+    import onnxruntime
+
+    requested = []
+    open_session = onnxruntime.InferenceSession
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(onnxruntime, "InferenceSession", lambda path, sess_options, providers: requested.append(
+        providers) or open_session(path, sess_options=sess_options, providers=["CPUExecutionProvider"]))
+    run(images((16, 16)))  # ComfyUI started with --cpu
+    assert requested == [["CPUExecutionProvider"]]
+    fake_comfyui.device = torch.device("cuda", 1)  # ComfyUI on the second GPU
+    run(images((16, 16)))
+    assert requested[-1] == [("CUDAExecutionProvider", {"device_id": 1}), "CPUExecutionProvider"]
+
+
+def test_a_users_file_run_with_the_wrong_family_names_the_file_and_what_to_set(rembg_dir):
+    with pytest.raises(MaskForgeError, match="RemoveBGMask: custom_model_family: .*my_isnet.onnx does not take the "
+                                             "input custom_model_family 'u2net' gives it .*: set custom_model_family"):
+        run(images((16, 16)), model="my_isnet.onnx", custom_model_family="u2net")
+
+
+def test_another_models_file_under_a_known_name_is_reported_on_the_model(rembg_dir):
+    write_model(rembg_dir / "u2net.onnx", "isnet")  # a 1024 px ISNet saved as U²-Net's file
+    with pytest.raises(MaskForgeError, match="RemoveBGMask: model: .*u2net.onnx does not take the input of rembg's "
+                                             "'u2net' model .*another model's file"):
+        run(images((16, 16)))
+
+
+def test_alpha_matting_without_a_solution_cuts_out_as_rembgs_remove_does(rembg_dir):
+    from rembg import remove
+
+    from maskforge.models import rembg_backend
+
+    rgb = square_image(96, 128)
+    rgb[..., 2] = 90  # a blue background: remove() frees the edge colours of it
+    batch = torch.from_numpy(rgb).float()[None] / 255
+    subject, _, cutout = run(batch, alpha_matting=True, alpha_matting_foreground_threshold=255)  # no sure subject
+    assert torch.equal(subject, run(batch)[0])  # the plain mask
+    libs = rembg_backend.libraries("test")
+    session = rembg_backend.session("test", libs, rembg_dir / "u2net.onnx", "u2net", force_cpu=True)
+    reference = remove(rgb, session=session, alpha_matting=True, alpha_matting_foreground_threshold=255,
+                       alpha_matting_background_threshold=20, alpha_matting_erode_size=5, bgcolor=(255, 0, 0, 255))
+    assert torch.allclose(cutout[0], torch.tensor(reference[..., :3]).float() / 255, atol=1.01 / 255)
+
+
+def test_unload_models_drops_the_onnx_session_and_the_next_run_opens_it_again(rembg_dir, fake_comfyui, monkeypatch):
+    import gc
+    import weakref
+
+    import onnxruntime
+
+    opened = []
+    open_session = onnxruntime.InferenceSession
+    monkeypatch.setattr(onnxruntime, "InferenceSession", lambda *a, **k: opened.append(open_session(*a, **k)) or opened[-1])
+    run(images((16, 16)))
+    run(images((16, 16)))
+    assert len(opened) == 1
+    first = weakref.ref(opened.pop())
+    fake_comfyui.patchers.clear(), fake_comfyui.loaded.clear()  # the fake's own records
+    fake_comfyui.modules["comfy.model_management"].unload_all_models()  # POST /free {"unload_models": true}
+    gc.collect()
+    assert first() is None  # freed there and then
+    run(images((16, 16)))
+    assert len(opened) == 1  # and opened again

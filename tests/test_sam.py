@@ -1,8 +1,14 @@
+import shutil
+
 import pytest
 import torch
+import torch.nn.functional as F
+from PIL import Image
 
-from maskforge.models import sam, weights
+from maskforge.models import files, sam, weights
+from maskforge.models.registry import specs
 from tests import tiny_prompt_models as tiny
+from tests.photos import as_image, iou, photo
 
 
 @pytest.fixture(autouse=True)
@@ -15,7 +21,7 @@ def _fresh_cache():
 @pytest.fixture
 def installed(models_dir):
     tiny.install(models_dir, "sams", "sam-vit-base", tiny.sam())
-    tiny.install(models_dir, "sam2", "sam2.1-hiera-tiny", tiny.sam2())
+    tiny.install(models_dir, "sam2", "sam2.1-hiera-tiny", tiny.sam2_video())
     tiny.install(models_dir, "sams", "sam_vit_b_01ec64.pth", tiny.meta_sam())
     return models_dir
 
@@ -161,3 +167,117 @@ def test_half_precision_models_take_full_precision_prompts(installed, name):
     masks, scores = sam.segment(model, embedding, torch.tensor([[2.0, 3.0, 25.0, 18.0]]), torch.tensor([[10.0, 10.0]]),
                                 torch.tensor([1]))
     assert masks.shape == (1, 20, 30) and scores.dtype == torch.float32
+
+
+# Boxes on chelsea (451 × 300), not on whole pixels, one reaching the bottom edge.
+BOXES = [[30.3, 20.7, 200.2, 250.9], [180.5, 40.1, 420.8, 290.4], [10.9, 150.2, 300.6, 300.0]]
+
+
+def assert_same_masks(masks, expected):
+    """Varied masks (not empty, not everything, not all alike), each and their union as the reference's."""
+    shares = expected.float().mean((1, 2))
+    assert ((shares > 0.02) & (shares < 0.98)).all() and not torch.equal(expected[0], expected[1])
+    for got, want in zip(masks, expected):
+        assert iou(got, want) >= 0.99
+    assert iou(masks.any(0), expected.any(0)) >= 0.999
+
+
+def test_sam_masks_equal_sam_processor_and_model_on_a_photo(models_dir):
+    """transformers' SamProcessor with its PIL image processor as published (sam-vit-huge's
+    preprocessor_config.json, its 1024 px scaled to the tiny model's 256) and SamModel, on the same weights."""
+    from transformers import SamImageProcessorPil, SamModel, SamProcessor
+
+    tiny.install(models_dir, "sams", "sam-vit-base", tiny.sam(256))
+    square = {"longest_edge": 256}, {"height": 256, "width": 256}
+    image_processor = SamImageProcessorPil.from_pretrained(tiny.CONFIGS / "sam-vit-huge", size=square[0],
+                                                           pad_size=square[1])
+    pixels = photo("chelsea")
+    inputs = SamProcessor(image_processor=image_processor)(images=Image.fromarray(pixels), input_boxes=[BOXES],
+                                                           return_tensors="pt")
+    with torch.no_grad():
+        out = SamModel.from_pretrained(models_dir / "sams" / "sam-vit-base")(
+            pixel_values=inputs["pixel_values"], input_boxes=inputs["input_boxes"].float(), multimask_output=False)
+    expected = image_processor.post_process_masks(out.pred_masks, inputs["original_sizes"],
+                                                  inputs["reshaped_input_sizes"])[0][:, 0]
+    model = load("sam-vit-base")
+    assert torch.equal(sam.preprocess(model, as_image(pixels)[0]), inputs["pixel_values"])  # the very same input
+    masks, scores = sam.segment(model, sam.embed(model, as_image(pixels)[0], "sam"), torch.tensor(BOXES))
+    assert_same_masks(masks, expected)
+    assert torch.allclose(scores, out.iou_scores[0, :, 0], atol=1e-4)
+
+
+def test_sam2_masks_equal_metas_steps_with_transformers_model_on_a_photo(models_dir):
+    """A folder laid out as the published sam2.1 ones (sam2_video), through the pack's loader, against
+    Sam2Model loaded by transformers and the steps of Meta's SAM2ImagePredictor (transformers'
+    Sam2Processor needs torchvision): the float image resized to the model's square with
+    antialiasing and normalised, box corners scaled to the square, mask logits upsampled to the image, > 0."""
+    from transformers import Sam2Model
+
+    folder = tiny.install(models_dir, "sam2", "sam2.1-hiera-tiny", tiny.sam2_video())
+    reference = Sam2Model.from_pretrained(folder).eval()
+    pixels = photo("chelsea")
+    height, width = pixels.shape[:2]
+    size = reference.config.prompt_encoder_config.image_size
+    x = F.interpolate(torch.from_numpy(pixels).permute(2, 0, 1)[None].float() / 255, size=(size, size),
+                      mode="bilinear", align_corners=False, antialias=True)
+    x = (x - torch.tensor(sam.IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(sam.IMAGENET_STD).view(1, 3, 1, 1)
+    boxes = torch.tensor(BOXES, dtype=torch.float64) * torch.tensor([size / width, size / height] * 2, dtype=torch.float64)
+    with torch.no_grad():
+        out = reference(pixel_values=x, input_boxes=boxes.float()[None], multimask_output=False)
+    expected = F.interpolate(out.pred_masks[0], size=(height, width), mode="bilinear", align_corners=False)[:, 0] > 0
+    model = load("sam2.1-hiera-tiny")
+    masks, scores = sam.segment(model, sam.embed(model, as_image(pixels)[0], "sam2"), torch.tensor(BOXES))
+    assert_same_masks(masks, expected)
+    assert torch.allclose(scores, out.iou_scores[0, :, 0], atol=1e-4)
+
+
+@pytest.mark.parametrize("name", [s.name for s in specs("sam2")])
+def test_every_sam2_1_folder_as_published_loads_as_the_image_model(models_dir, name):
+    """The published sam2.1-hiera-* folders declare model_type sam2_video (with their
+    processor_config.json, where its text was found); PromptMask must take them."""
+    folder = tiny.install(models_dir, "sam2", name, tiny.sam2_video())
+    published = tiny.CONFIGS / name / "processor_config.json"
+    if published.is_file():
+        shutil.copy(published, folder)
+    model = load(name)
+    assert sam.family_of(model) == "sam2"
+    masks, _ = sam.segment(model, sam.embed(model, torch.rand(30, 40, 3), name), torch.tensor([[2.0, 3.0, 30.0, 25.0]]))
+    assert masks.shape == (1, 30, 40)
+
+
+def test_a_sam2_folder_loads_too(tmp_path):
+    """Folders saved with model_type sam2 (the older *-hf repos, transformers' own Sam2Model saves)."""
+    model = sam.load(tiny.sam2())
+    assert sam.family_of(model) == "sam2" and model.config.model_type == "sam2"
+
+
+def test_a_pth_that_is_not_weights_only_is_refused_without_torchs_advice(tmp_path):
+    import argparse
+
+    torch.save({"model": {"w": torch.zeros(1)}, "args": argparse.Namespace(lr=1)}, tmp_path / "trained.pth")
+    with pytest.raises(sam.SamLoadError, match="trained.pth is not a weights-only checkpoint") as err:
+        sam.load(tmp_path / "trained.pth")
+    assert "weights_only=False" not in str(err.value) and "weights_only" not in str(err.value)
+
+
+@pytest.mark.parametrize("cut", [100, 0.5])
+def test_a_truncated_pth_is_damaged(installed, cut):
+    path = installed / "sams" / "sam_vit_b_01ec64.pth"
+    data = path.read_bytes()
+    path.write_bytes(data[: cut if isinstance(cut, int) else int(len(data) * cut)])
+    with pytest.raises(files.BadModelFile, match="sam_vit_b_01ec64.pth is damaged, incomplete"):
+        load("sam_vit_b_01ec64.pth")
+
+
+def test_a_folder_where_the_pth_file_should_be_is_refused(tmp_path):
+    (tmp_path / "sam_vit_b_01ec64.pth").mkdir()
+    with pytest.raises(sam.SamLoadError, match="sam_vit_b_01ec64.pth is a folder where a file is expected"):
+        sam.load(tmp_path / "sam_vit_b_01ec64.pth")
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_a_truncated_hub_checkpoint_is_damaged(installed, name):
+    folder = installed / ("sam2" if "sam2" in name else "sams") / name
+    (folder / "model.safetensors").write_bytes((folder / "model.safetensors").read_bytes()[:-10])
+    with pytest.raises(ValueError, match="model.safetensors is damaged, incomplete"):
+        load(name)

@@ -123,3 +123,11 @@ def test_node_is_registered_with_tooltips_and_the_prompt_mask_outputs():
     prompt_mask = maskforge.NODE_CLASS_MAPPINGS["MaskForgePromptMask"]
     assert SAM3Objects.RETURN_TYPES == prompt_mask.RETURN_TYPES and SAM3Objects.RETURN_NAMES == prompt_mask.RETURN_NAMES
     assert len(SAM3Objects.OUTPUT_TOOLTIPS) == len(SAM3Objects.RETURN_TYPES)
+
+
+def test_fractional_boxes_keep_their_float32_value_in_objects_json():
+    bboxes = [[box(0.3, 0.1234567, 4.05, 4, 0.9), box(8, 2, 12, 10, 0.6)], [], [box(2, 6, 7.77, 12, 0.75)]]
+    _, _, report, _, _, _ = run(bboxes=bboxes)
+    first = report["objects"][0]["box"]
+    assert first == [float(str(v)) for v in torch.tensor([0.3, 0.1234567, 4.05, 4.0]).numpy()]
+    assert first[1] != round(first[1], 1)  # no rounding to 0.1 px

@@ -1,8 +1,6 @@
 import hashlib
-import http.server
 import logging
 import os
-import threading
 import time
 
 import pytest
@@ -10,46 +8,17 @@ import pytest
 from maskforge.errors import MaskForgeError
 from maskforge.models import weights
 from maskforge.models.registry import REGISTRY, ModelFile, ModelSpec
+from tests.file_server import onnx_bytes, redirect, safetensors_bytes
 
-PAYLOAD = b"tiny weights " * 1000
+PAYLOAD = onnx_bytes()  # a single-file model that passes the format check
 PAYLOAD_SHA = hashlib.sha256(PAYLOAD).hexdigest()
-
-
-class Server:
-    """An HTTP server on 127.0.0.1 serving ``files`` (path → bytes) and counting requests."""
-
-    def __init__(self):
-        self.files: dict[str, bytes] = {}
-        self.requests: list[str] = []
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                server.requests.append(self.path)
-                body = server.files.get(self.path)
-                if body is None:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_port}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+WEIGHTS = safetensors_bytes(3000)  # a hub model's weights
+WEIGHTS_SHA = hashlib.sha256(WEIGHTS).hexdigest()
 
 
 @pytest.fixture
-def server(monkeypatch):
-    s = Server()
-    monkeypatch.delenv("HF_HUB_OFFLINE")  # online, but only 127.0.0.1 answers
-    yield s
-    s.httpd.shutdown()
-    s.httpd.server_close()
+def server(file_server):
+    return file_server
 
 
 def add_spec(monkeypatch, spec):
@@ -65,7 +34,7 @@ def single_file_spec(url, sha=PAYLOAD_SHA, name="tiny.onnx", folder="rembg"):
 def hub_spec(name="tiny-seg", repo="org/tiny-seg", revision="0123abcd"):
     return ModelSpec(name=name, family="testfam", folder="maskforge", licence="Apache-2.0", commercial=True,
                      repo=repo, revision=revision,
-                     files=(ModelFile("config.json", size=30), ModelFile("model.safetensors", sha256=PAYLOAD_SHA, size=len(PAYLOAD))))
+                     files=(ModelFile("config.json", size=30), ModelFile("model.safetensors", sha256=WEIGHTS_SHA, size=13_000)))
 
 
 def test_register_folders_appends_and_keeps_other_packs_paths(fake_comfyui, models_dir):
@@ -109,7 +78,7 @@ def test_download_streams_verifies_and_places_the_file(server, models_dir, monke
     real_digest = weights._digest
     monkeypatch.setattr(weights, "_digest", lambda *a: hashed.append(a) or real_digest(*a))
     assert weights.resolve("RemoveBGMask", "tiny.onnx") == path
-    assert server.requests == ["/tiny.onnx"]  # the second resolve opened no connection
+    assert server.paths() == ["/tiny.onnx"]  # the second resolve opened no connection
     assert hashed == []  # and did not hash the file again: it was checked while downloading
 
 
@@ -160,7 +129,7 @@ def test_hand_placed_file_with_wrong_checksum_is_used_with_a_warning_and_kept(se
         assert weights.resolve("RemoveBGMask", "tiny.onnx") == placed
     assert "does not match the SHA-256" in caplog.text
     assert placed.read_bytes() == b"the user's own variant"
-    assert server.requests == []
+    assert server.paths() == []
 
 
 def test_file_in_another_comfyui_folder_is_used_without_download(server, fake_comfyui, monkeypatch, tmp_path):
@@ -171,7 +140,7 @@ def test_file_in_another_comfyui_folder_is_used_without_download(server, fake_co
     fake_comfyui.folder_names_and_paths["rembg"] = ([str(other)], set())
     weights.register_folders()
     assert weights.resolve("RemoveBGMask", "tiny.onnx") == other / "tiny.onnx"
-    assert server.requests == []
+    assert server.paths() == []
 
 
 def test_offline_error_names_each_missing_file_size_and_folder_quickly(models_dir, monkeypatch):
@@ -196,7 +165,7 @@ def test_without_network_the_error_comes_in_under_two_seconds(models_dir, monkey
     with pytest.raises(MaskForgeError, match="cannot reach example.com") as err:
         weights.resolve("RemoveBGMask", spec.name)
     assert time.monotonic() - start < 2.0
-    assert f"Place this file in {models_dir / 'rembg'}{os.sep}:\n  tiny.onnx (13.0 KB) from https://example.com/tiny.onnx" in str(err.value)
+    assert f"Place this file in {models_dir / 'rembg'}{os.sep}:\n  tiny.onnx ({weights._size(len(PAYLOAD))}) from https://example.com/tiny.onnx" in str(err.value)
 
 
 def test_hub_model_downloads_only_missing_files_into_its_directory(server, models_dir, monkeypatch):
@@ -205,14 +174,14 @@ def test_hub_model_downloads_only_missing_files_into_its_directory(server, model
     monkeypatch.setattr(constants, "ENDPOINT", server.url)
     spec = add_spec(monkeypatch, hub_spec())
     server.files["/org/tiny-seg/resolve/0123abcd/config.json"] = b'{"server": true}'
-    server.files["/org/tiny-seg/resolve/0123abcd/model.safetensors"] = PAYLOAD
+    server.files["/org/tiny-seg/resolve/0123abcd/model.safetensors"] = WEIGHTS
     target = models_dir / "maskforge" / spec.name
     target.mkdir(parents=True)
     (target / "config.json").write_text('{"user": true}')
     assert weights.resolve("LabelMask", spec.name) == target
     assert (target / "config.json").read_text() == '{"user": true}'
-    assert (target / "model.safetensors").read_bytes() == PAYLOAD
-    assert server.requests == ["/org/tiny-seg/resolve/0123abcd/model.safetensors"]
+    assert (target / "model.safetensors").read_bytes() == WEIGHTS
+    assert server.paths() == ["/org/tiny-seg/resolve/0123abcd/model.safetensors"]
 
 
 def test_hub_urls_quote_pull_request_revisions(models_dir, monkeypatch):
@@ -271,3 +240,48 @@ def test_telemetry_is_disabled_unless_the_user_set_it(monkeypatch):
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "0")
     weights.disable_telemetry()
     assert os.environ["HF_HUB_DISABLE_TELEMETRY"] == "0"
+
+
+def test_a_truncated_hub_download_is_not_kept_and_the_next_run_downloads_it_again(server, models_dir, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "ENDPOINT", server.url)
+    spec = add_spec(monkeypatch, ModelSpec(
+        name="tiny-seg", family="testfam", folder="maskforge", licence="MIT", commercial=True, repo="org/tiny-seg",
+        revision="0123abcd", files=(ModelFile("config.json"), ModelFile("model.safetensors"))))  # no checksums
+    server.files["/org/tiny-seg/resolve/0123abcd/config.json"] = b'{"model_type": "segformer"}'
+    server.files["/org/tiny-seg/resolve/0123abcd/model.safetensors"] = WEIGHTS[:-100]  # the whole reply, cut file
+    with pytest.raises(MaskForgeError, match="what arrived is not a usable model.safetensors: .*incomplete metadata") as err:
+        weights.resolve("LabelMask", spec.name)
+    assert sorted(os.listdir(models_dir / "maskforge" / "tiny-seg")) == ["config.json"]
+    assert "config.json (" not in str(err.value)  # only what is still missing is listed
+    server.files["/org/tiny-seg/resolve/0123abcd/model.safetensors"] = WEIGHTS
+    assert (weights.resolve("LabelMask", spec.name) / "model.safetensors").read_bytes() == WEIGHTS
+
+
+def test_a_failed_download_leaves_no_empty_model_folder(server, models_dir, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "ENDPOINT", server.url)
+    spec = add_spec(monkeypatch, hub_spec())  # the server has none of its files
+    with pytest.raises(MaskForgeError, match="404"):
+        weights.resolve("LabelMask", spec.name)
+    assert not (models_dir / "maskforge").exists()
+
+
+def test_the_hugging_face_token_goes_only_to_the_hub(tls_servers, models_dir, monkeypatch):
+    from huggingface_hub import constants
+
+    hub, other = tls_servers
+    monkeypatch.setattr(constants, "ENDPOINT", hub.url)
+    monkeypatch.setenv("HF_TOKEN", "hf_secret")
+    hub.files["/org/tiny-seg/resolve/0123abcd/config.json"] = b"{}"
+    hub.files["/org/tiny-seg/resolve/0123abcd/model.safetensors"] = redirect(other.url + "/lfs/model.safetensors")
+    other.files["/lfs/model.safetensors"] = WEIGHTS
+    other.files["/tiny.onnx"] = PAYLOAD
+    weights.resolve("LabelMask", add_spec(monkeypatch, hub_spec()).name)
+    weights.resolve("RemoveBGMask", add_spec(monkeypatch, single_file_spec(other.url + "/tiny.onnx")).name)
+    assert {path: headers.get("Authorization") for path, headers in hub.requests} == {
+        "/org/tiny-seg/resolve/0123abcd/config.json": "Bearer hf_secret",
+        "/org/tiny-seg/resolve/0123abcd/model.safetensors": "Bearer hf_secret"}
+    assert [headers.get("Authorization") for _, headers in other.requests] == [None, None]

@@ -1,9 +1,16 @@
 """Tiny random-weight SegFormer and Mask2Former ADE20K models of the real architectures, for tests.
 
 Each is built once per test session (``from_config`` with small sizes, 150 ADE20K classes) and
-saved as its hub repo is laid out (config.json, model.safetensors, preprocessor_config.json with
-the image processor's own ``save_pretrained``); ``install`` copies it under its registry name into
-a test's models folder, where the pack's own resolution finds it.
+saved as its hub repo is laid out (config.json, model.safetensors, preprocessor_config.json: the
+published one for Mask2Former, the image processor's own ``save_pretrained`` for SegFormer, whose
+published file was not found); ``install`` copies it under its registry name into a test's models
+folder, where the pack's own resolution finds it.
+
+Their outputs are varied, not one class everywhere: SegFormer's random logits already pick dozens of
+classes on a photo. Mask2Former's random heads give every query nearly the same class mix and
+nearly flat masks (the same class wins everywhere), so its class head is scaled up (each query
+commits to a class) and its mask head too (each mask has a shape). The parity tests check the
+class histograms themselves.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from maskforge.labels import ADE20K_LABELS
 SEGFORMER = "segformer-b0-finetuned-ade-512-512"
 MASK2FORMER = "mask2former-swin-tiny-ade-semantic"
 ID2LABEL = dict(enumerate(ADE20K_LABELS))
+CONFIGS = Path(__file__).parent / "data" / "configs"  # published config files, byte for byte
 
 
 def segformer_config(num_labels: int = 150):
@@ -48,12 +56,14 @@ def _built(name: str) -> Path:
     torch.manual_seed(0)
     if name.startswith("mask2former"):
         model = transformers.Mask2FormerForUniversalSegmentation(mask2former_config())
-        processor = transformers.Mask2FormerImageProcessorPil(size={"shortest_edge": 384}, size_divisor=32)
+        with torch.no_grad():
+            model.class_predictor.weight.mul_(50)
+            model.model.transformer_module.decoder.mask_predictor.mask_embedder.layers[2].layers[0].weight.mul_(300)
+        model.save_pretrained(folder)
+        shutil.copy(CONFIGS / name / "preprocessor_config.json", folder)
     else:
-        model = transformers.SegformerForSemanticSegmentation(segformer_config())
-        processor = transformers.SegformerImageProcessorPil()
-    model.save_pretrained(folder)
-    processor.save_pretrained(folder)
+        transformers.SegformerForSemanticSegmentation(segformer_config()).save_pretrained(folder)
+        transformers.SegformerImageProcessorPil().save_pretrained(folder)
     return folder
 
 

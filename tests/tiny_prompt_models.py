@@ -3,7 +3,12 @@
 Each is built once per test session into a temporary folder, in the file layout of its hub repo
 (config.json, model.safetensors and, for Grounding DINO, the preprocessor and BERT tokenizer files
 with a small vocabulary written here), then copied under its registry name into a test's models
-folder, where the pack's own resolution finds it.
+folder, where the pack's own resolution finds it. SAM 2.1 is saved as the published
+``facebook/sam2.1-hiera-*`` folders are: a ``sam2_video`` model (video memory included) with its
+published ``processor_config.json``.
+
+Outputs are varied: Grounding DINO's random word logits are so large that every box scores about 1,
+so its decoder's last norm is scaled down to spread the scores over 0.3-0.9.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+CONFIGS = Path(__file__).parent / "data" / "configs"  # published config files, byte for byte
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ",", "a", "the", "white", "sofa", "lamp", "cat", "dog",
          "red", "chair", "table", "person"]
 
@@ -51,7 +57,11 @@ def grounding_dino() -> Path:
 
     out = _built("grounding-dino")
     torch.manual_seed(0)
-    GroundingDinoForObjectDetection(grounding_dino_config()).save_pretrained(out)
+    model = GroundingDinoForObjectDetection(grounding_dino_config())
+    with torch.no_grad():  # word logits are the decoder output (after this norm) times the text features
+        model.model.decoder.layer_norm.weight.mul_(0.1)
+        model.model.decoder.layer_norm.bias.mul_(0.1)
+    model.save_pretrained(out)
     GroundingDinoImageProcessorPil(size={"shortest_edge": 64, "longest_edge": 96}).save_pretrained(out)
     BertTokenizer(vocab={w: i for i, w in enumerate(VOCAB)}).save_pretrained(out)
     (out / "vocab.txt").write_text("\n".join(VOCAB) + "\n", encoding="utf-8")  # the hub repo has it too
@@ -86,23 +96,48 @@ def sam2_config():
     )
 
 
+def sam2_video_config():
+    """The tiny SAM 2 as the published sam2.1 folders declare it: a ``sam2_video`` model, memory included."""
+    from transformers import Sam2VideoConfig
+
+    parts = {k: v for k, v in sam2_config().to_dict().items()
+             if k in ("vision_config", "prompt_encoder_config", "mask_decoder_config")}
+    return Sam2VideoConfig(**parts, image_size=64, memory_attention_hidden_size=16, memory_attention_num_layers=1,
+                           memory_attention_feed_forward_hidden_size=32, memory_encoder_hidden_size=16,
+                           memory_encoder_output_channels=8, mask_downsampler_embed_dim=16, memory_fuser_embed_dim=16,
+                           memory_fuser_intermediate_dim=32)
+
+
 @cache
-def sam() -> Path:
+def sam(image_size: int = 64) -> Path:
     from transformers import SamModel
 
-    out = _built("sam")
+    out = _built("sam" if image_size == 64 else f"sam-{image_size}")
     torch.manual_seed(1)
-    SamModel(sam_config()).save_pretrained(out)
+    SamModel(sam_config(image_size)).save_pretrained(out)
     return out
 
 
 @cache
 def sam2() -> Path:
+    """A ``sam2`` folder (as facebook/sam2-hiera-*-hf and transformers' own saves have it)."""
     from transformers import Sam2Model
 
     out = _built("sam2")
     torch.manual_seed(2)
     Sam2Model(sam2_config()).save_pretrained(out)
+    return out
+
+
+@cache
+def sam2_video() -> Path:
+    """A ``sam2_video`` folder, laid out as facebook/sam2.1-hiera-tiny."""
+    from transformers import Sam2VideoModel
+
+    out = _built("sam2-video")
+    torch.manual_seed(2)
+    Sam2VideoModel(sam2_video_config()).save_pretrained(out)
+    shutil.copy(CONFIGS / "sam2.1-hiera-tiny" / "processor_config.json", out)
     return out
 
 
@@ -182,5 +217,5 @@ def install(models_dir: Path, folder: str, name: str, source: Path) -> Path:
 def install_defaults(models_dir: Path) -> None:
     """The node's default detector and SAM model, under their registry names."""
     install(models_dir, "grounding-dino", "grounding-dino-tiny", grounding_dino())
-    install(models_dir, "sam2", "sam2.1-hiera-tiny", sam2())
+    install(models_dir, "sam2", "sam2.1-hiera-tiny", sam2_video())
     install(models_dir, "sams", "sam-vit-base", sam())

@@ -2,7 +2,8 @@
 
 Everything goes into a temporary base folder (``--base-directory``): the pack's tracked files under
 ``custom_nodes/<name>``, the demo image as ``input/example.png``, and an empty placeholder for each model
-file a workflow's core loader names, so that dropdown values validate. ComfyUI's own tree is not touched.
+file and input video a workflow's core loader names, so that dropdown values validate. ComfyUI's own tree is not
+touched.
 Each workflow is queued as the frontend queues it (its API prompt); the check is ComfyUI's answer,
 which lists every input that does not validate. A queued prompt then runs until a node fails on a
 missing weight or placeholder file; the queue is cleared after each one and the server stopped at the end.
@@ -35,6 +36,8 @@ from tools.workflow_schema import api_prompt, signatures
 # Where core loaders look for the files their dropdowns list.
 MODEL_FOLDERS = {("CheckpointLoaderSimple", "ckpt_name"): "checkpoints", ("UNETLoader", "unet_name"): "diffusion_models",
                  ("LoadBackgroundRemovalModel", "bg_removal_name"): "background_removal"}
+# Core loaders that read a file of ComfyUI's input folder by name (an empty placeholder validates too).
+INPUT_FILES = {"LoadVideo": "file"}
 # An importable torchvision whose every submodule and attribute is a do-nothing stand-in.
 STUB = """
 import importlib.abc, importlib.machinery, sys, types
@@ -93,6 +96,8 @@ def prepare(base: Path, pack_name: str, workflows: dict[str, dict]) -> None:
                     placeholder = base / "models" / folder / node["inputs"][widget]
                     placeholder.parent.mkdir(parents=True, exist_ok=True)
                     placeholder.touch()
+            if node["class_type"] in INPUT_FILES:
+                (base / "input" / node["inputs"][INPUT_FILES[node["class_type"]]]).touch()
 
 
 def call(url: str, payload: dict | None = None, timeout: float = 30) -> tuple[int, dict]:

@@ -1,4 +1,4 @@
-"""The demo: runs GrowInvertMask and BlueMaskConvert on a generated sample and writes PNGs.
+"""The demo: runs Grow / Invert Mask and the blue-mask nodes on a generated sample and writes PNGs.
 
 Run from the repo root: ``.venv/bin/python -m tools.demo [--out output]``
 """

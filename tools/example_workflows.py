@@ -164,6 +164,30 @@ def blue_mask_for_removal_service(g: Graph) -> None:
     g.link(blue, "blue_mask", save, "images")
 
 
+def inpaint(g: Graph, x: int, y: int, pixels: tuple[dict, str], mask: tuple[dict, str], positive: str,
+            negative: str) -> dict:
+    """Core's inpainting steps from (x, y) rightwards: an inpainting checkpoint, the two prompts, VAE Encode
+    (for Inpainting) of ``pixels`` under ``mask``, KSampler and VAE Decode, which is returned."""
+    checkpoint = g.node("CheckpointLoaderSimple", (x, y), ckpt_name="512-inpainting-ema.safetensors")
+    good = g.node("CLIPTextEncode", (x + 360, y), size=(400, 200), text=positive)
+    bad = g.node("CLIPTextEncode", (x + 360, y + 240), size=(400, 200), text=negative)
+    encode = g.node("VAEEncodeForInpaint", (x + 800, y + 300))
+    sampler = g.node("KSampler", (x + 800, y), steps=25, cfg=7.0, sampler_name="euler", scheduler="normal")
+    decode = g.node("VAEDecode", (x + 1180, y))
+    g.link(checkpoint, "CLIP", good, "clip")
+    g.link(checkpoint, "CLIP", bad, "clip")
+    g.link(*pixels, encode, "pixels")
+    g.link(checkpoint, "VAE", encode, "vae")
+    g.link(*mask, encode, "mask")
+    g.link(checkpoint, "MODEL", sampler, "model")
+    g.link(good, "CONDITIONING", sampler, "positive")
+    g.link(bad, "CONDITIONING", sampler, "negative")
+    g.link(encode, "LATENT", sampler, "latent_image")
+    g.link(sampler, "LATENT", decode, "samples")
+    g.link(checkpoint, "VAE", decode, "vae")
+    return decode
+
+
 def labelmask_inpaint(g: Graph) -> None:
     """LabelMask → Grow → inpaint"""
     g.note((0, 0), (
@@ -176,33 +200,17 @@ def labelmask_inpaint(g: Graph) -> None:
         "4. **VAE Encode (for Inpainting)** + **KSampler** repaint the masked area from the prompts; "
         "the mask is previewed on the right.\n"
     ), size=(420, 300))
-    checkpoint = g.node("CheckpointLoaderSimple", (0, 340), ckpt_name="512-inpainting-ema.safetensors")
-    image = g.node("LoadImage", (0, 500), image="example.png")
-    labels = g.node("MaskForgeLabelMask", (360, 500), labels="sofa")
-    grow = g.node("MaskForgeGrowInvertMask", (760, 500), fill_holes=True, min_region_px=64, grow=16)
-    positive = g.node("CLIPTextEncode", (460, 0), size=(400, 200),
-                      text="an empty living room, bare wall, wooden floor, natural light, photo")
-    negative = g.node("CLIPTextEncode", (460, 240), size=(400, 200),
-                      text="sofa, couch, furniture, blurry, low quality")
-    encode = g.node("VAEEncodeForInpaint", (1160, 500))
-    sampler = g.node("KSampler", (1160, 60), steps=25, cfg=7.0, sampler_name="euler", scheduler="normal")
-    decode = g.node("VAEDecode", (1540, 60))
-    save = g.node("SaveImage", (1540, 180), filename_prefix="labelmask_inpaint")
-    show = g.node("MaskToImage", (1160, 700))
-    preview = g.node("PreviewImage", (1540, 560), title="Preview mask")
+    image = g.node("LoadImage", (0, 340), image="example.png")
+    labels = g.node("MaskForgeLabelMask", (360, 340), labels="sofa")
+    grow = g.node("MaskForgeGrowInvertMask", (760, 340), fill_holes=True, min_region_px=64, grow=16)
+    decode = inpaint(g, 1160, 0, (image, "IMAGE"), (grow, "mask"),
+                     "an empty living room, bare wall, wooden floor, natural light, photo",
+                     "sofa, couch, furniture, blurry, low quality")
+    save = g.node("SaveImage", (2340, 140), filename_prefix="labelmask_inpaint")
+    show = g.node("MaskToImage", (1160, 640))
+    preview = g.node("PreviewImage", (1540, 640), title="Preview mask")
     g.link(image, "IMAGE", labels, "image")
     g.link(labels, "mask", grow, "mask")
-    g.link(checkpoint, "CLIP", positive, "clip")
-    g.link(checkpoint, "CLIP", negative, "clip")
-    g.link(image, "IMAGE", encode, "pixels")
-    g.link(checkpoint, "VAE", encode, "vae")
-    g.link(grow, "mask", encode, "mask")
-    g.link(checkpoint, "MODEL", sampler, "model")
-    g.link(positive, "CONDITIONING", sampler, "positive")
-    g.link(negative, "CONDITIONING", sampler, "negative")
-    g.link(encode, "LATENT", sampler, "latent_image")
-    g.link(sampler, "LATENT", decode, "samples")
-    g.link(checkpoint, "VAE", decode, "vae")
     g.link(decode, "IMAGE", save, "images")
     g.link(grow, "mask", show, "mask")
     g.link(show, "IMAGE", preview, "images")
@@ -315,14 +323,10 @@ def sam3_objects_inpaint(g: Graph) -> None:
     objects = g.node("MaskForgeSAM3Objects", (1060, 400))
     grow = g.node("MaskForgeGrowInvertMask", (1460, 400), fill_holes=True, min_region_px=64, grow=16)
     preview = g.node("PreviewImage", (1460, 760), title="Preview objects")
-    checkpoint = g.node("CheckpointLoaderSimple", (460, 0), ckpt_name="512-inpainting-ema.safetensors")
-    positive = g.node("CLIPTextEncode", (820, 0), size=(400, 160),
-                      text="an empty living room, bare wall, wooden floor, natural light, photo")
-    negative = g.node("CLIPTextEncode", (820, 200), size=(400, 160), text="sofa, couch, furniture, blurry, low quality")
-    encode = g.node("VAEEncodeForInpaint", (1860, 400))
-    sampler = g.node("KSampler", (1860, 0), steps=25, cfg=7.0, sampler_name="euler", scheduler="normal")
-    decode = g.node("VAEDecode", (2240, 0))
-    save = g.node("SaveImage", (2240, 140), filename_prefix="sam3_inpaint")
+    decode = inpaint(g, 1860, 0, (image, "IMAGE"), (grow, "mask"),
+                     "an empty living room, bare wall, wooden floor, natural light, photo",
+                     "sofa, couch, furniture, blurry, low quality")
+    save = g.node("SaveImage", (3040, 140), filename_prefix="sam3_inpaint")
     g.link(sam3, "CLIP", find, "clip")
     g.link(sam3, "MODEL", detect, "model")
     g.link(image, "IMAGE", detect, "image")
@@ -332,17 +336,6 @@ def sam3_objects_inpaint(g: Graph) -> None:
     g.link(detect, "bboxes", objects, "bboxes")
     g.link(objects, "mask", grow, "mask")
     g.link(objects, "preview", preview, "images")
-    g.link(checkpoint, "CLIP", positive, "clip")
-    g.link(checkpoint, "CLIP", negative, "clip")
-    g.link(image, "IMAGE", encode, "pixels")
-    g.link(checkpoint, "VAE", encode, "vae")
-    g.link(grow, "mask", encode, "mask")
-    g.link(checkpoint, "MODEL", sampler, "model")
-    g.link(positive, "CONDITIONING", sampler, "positive")
-    g.link(negative, "CONDITIONING", sampler, "negative")
-    g.link(encode, "LATENT", sampler, "latent_image")
-    g.link(sampler, "LATENT", decode, "samples")
-    g.link(checkpoint, "VAE", decode, "vae")
     g.link(decode, "IMAGE", save, "images")
 
 
@@ -421,6 +414,47 @@ def promptmask_crop_by_bboxes(g: Graph) -> None:
     g.link(crop, "IMAGE", preview, "images")
 
 
+def video_track_inpaint(g: Graph) -> None:
+    """Video: PromptMask → TrackMask → inpaint"""
+    g.note((0, 0), (
+        "## Follow objects through a video, then inpaint them\n\n"
+        "1. **Load Video**: your clip (ComfyUI 0.3.64 or newer). **Get Video Components** gives its frames, sound "
+        "and frame rate.\n"
+        "2. **Prompt Mask** finds the objects on the **first frame** (ImageFromBatch picks it): write them as "
+        "phrases (`person.`).\n"
+        "3. **Track Mask** follows each of those objects through every frame with SAM 2.1's memory, also while "
+        "it turns or leaves the picture for a while. Its preview shows each object's number.\n"
+        "4. **Grow / Invert Mask** fills holes and grows the masks so the new content blends in.\n"
+        "5. **VAE Encode (for Inpainting)** + **KSampler** repaint the masked area of every frame; **Create "
+        "Video** + **Save Video** write the clip with its sound to `output/video/`.\n\n"
+        "An image inpainting checkpoint repaints each frame on its own, so the new content can shimmer from frame "
+        "to frame; for steady results use a video inpainting model in place of steps 5. Long clips: every frame "
+        "is sampled in one batch, so load a short clip (or fewer frames) first."
+    ), size=(440, 460))
+    video = g.node("LoadVideo", (0, 500), size=(300, 330), file="example.mp4")
+    parts = g.node("GetVideoComponents", (0, 880))
+    first = g.node("ImageFromBatch", (360, 40), batch_index=0, length=1)
+    prompt = g.node("MaskForgePromptMask", (360, 200), prompt="person.")
+    track = g.node("MaskForgeTrackMask", (780, 200), key_frame=0, direction="forward")
+    grow = g.node("MaskForgeGrowInvertMask", (1180, 200), fill_holes=True, grow=12)
+    preview = g.node("PreviewImage", (1180, 640), title="Preview tracked objects")
+    decode = inpaint(g, 1580, 0, (parts, "images"), (grow, "mask"),
+                     "empty street, pavement, background, natural light, photo", "person, people, blurry, low quality")
+    create = g.node("CreateVideo", (2760, 140))
+    save = g.node("SaveVideo", (3080, 140), filename_prefix="video/tracked_inpaint")
+    g.link(video, "VIDEO", parts, "video")
+    g.link(parts, "images", first, "image")
+    g.link(first, "IMAGE", prompt, "image")
+    g.link(parts, "images", track, "images")
+    g.link(prompt, "per_object", track, "initial_mask")
+    g.link(track, "mask", grow, "mask")
+    g.link(track, "preview", preview, "images")
+    g.link(decode, "IMAGE", create, "images")
+    g.link(parts, "fps", create, "fps")
+    g.link(parts, "audio", create, "audio")
+    g.link(create, "VIDEO", save, "video")
+
+
 WORKFLOWS = {
     "labelmask_inpaint": Workflow(labelmask_inpaint),
     "promptmask_per_object": Workflow(promptmask_per_object),
@@ -431,6 +465,7 @@ WORKFLOWS = {
     "removebg_core_model_background": Workflow(removebg_core_model_background, CURRENT),
     "rtdetr_promptmask": Workflow(rtdetr_promptmask, CURRENT),
     "promptmask_crop_by_bboxes": Workflow(promptmask_crop_by_bboxes, CURRENT),
+    "video_track_inpaint": Workflow(video_track_inpaint),  # core's video nodes, in 0.3.64 already
 }
 
 

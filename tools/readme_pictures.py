@@ -43,7 +43,7 @@ def main() -> None:
         strip(
             [("input image", out / "sample.png"),
              ("mask", out / "grow_invert_mask.png"),
-             ("BlueMaskConvert #7878CD", out / "blue_mask.png")],
+             ("Mask to Blue Mask Image, #7878CD", out / "blue_mask.png")],
             DOCS / "blue_mask_convert.png",
         )
 

@@ -45,7 +45,7 @@ class Input:
     @property
     def upload_button(self) -> bool:
         """The frontend saves an upload button's value ("image") right after this combo's."""
-        return self.type == "COMBO" and bool(self.options.get("image_upload"))
+        return self.type == "COMBO" and bool(self.options.get("image_upload") or self.options.get("video_upload"))
 
     def default(self):
         if "default" in self.options:
