@@ -120,7 +120,8 @@ def _add_io_options(sub, task) -> None:
     source.add_argument("--input-list", metavar="FILE", help="A text file naming the images, one path or URI a "
                         "line; names under the output keep their path below the folder all of them share.")
     where.add_argument("--output", metavar="FOLDER", required=True,
-                       help="Where masks/, cutouts/, blue_masks/ and the manifest go (a folder or URI; never the input).")
+                       help="Where masks/, cutouts/, blue_masks/ and the manifest go (a folder or URI, not the "
+                            "input).")
     where.add_argument("--extensions", nargs="+", default=list(files.IMAGE_EXTENSIONS), metavar="EXT",
                        help="File endings taken as images in --input (default: %(default)s).")
     if task.CUTOUTS:

@@ -57,7 +57,8 @@ class Storage:
         """The file's bytes; a ValueError when it is larger than ``max_bytes``."""
         with self.fs.open_input_file(self.path(name)) as stream:
             if max_bytes is not None and stream.size() > max_bytes:
-                raise ValueError(f"the file is {stream.size() / 1e6:.0f} MB, over the limit of {max_bytes / 1e6:.0f} MB")
+                size, limit = stream.size() / 1e6, max_bytes / 1e6
+                raise ValueError(f"the file is {size:.0f} MB, over the limit of {limit:.0f} MB")
             return stream.read()
 
     def read_text(self, name: str) -> str | None:

@@ -120,4 +120,5 @@ def write_results(batch: dict, storage: files.Storage, kinds: tuple[str, ...], c
                   "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         records.append(json.dumps(record))
         statuses.append(status)
-    return {"name": batch["name"], "status": np.array(statuses, dtype=object), "record": np.array(records, dtype=object)}
+    return {"name": batch["name"], "status": np.array(statuses, dtype=object),
+            "record": np.array(records, dtype=object)}

@@ -18,8 +18,9 @@ import torch
 from .. import comfy_adapter, ops
 from ..errors import MaskForgeError
 from ..labels import index_of, parse_labels
-from ..models import grounding_dino, management, rembg_backend, sam, segmentation, weights
+from ..models import files, grounding_dino, management, rembg_backend, sam, segmentation, weights
 from ..models.outline import outline_objects
+from ..models.registry import REGISTRY
 
 
 @dataclass
@@ -112,19 +113,20 @@ class PromptMaskTask(Task):
     def load(self) -> None:
         device = management.compute_device(self.params["force_cpu"])
         path = self.detector_path
-        detector = management.get_model(str(path), lambda: grounding_dino.load(path), device=device, dtype=torch.float32)
+        detector = management.get_model(str(path), lambda: self._load(grounding_dino.load, path, "detector"),
+                                        device=device, dtype=torch.float32)
         self.detector = self._on_device(detector)
         self.sam = None
         if self.sam_path is not None:
-            outliner = management.get_model(str(self.sam_path), self._load_sam, device=device,
-                                            dtype=management.compute_dtype(device))
+            outliner = management.get_model(self.sam_key, lambda: self._load(sam.load, self.sam_path, "sam_model"),
+                                            device=device, dtype=management.compute_dtype(device))
             self.sam = self._on_device(outliner)
 
-    def _load_sam(self):
+    def _load(self, load, path, input_name):
         try:
-            return sam.load(self.sam_path)
-        except sam.SamLoadError as exc:
-            raise MaskForgeError(self.NODE, str(exc), "sam_model") from None
+            return load(path)
+        except files.BadModelFile as exc:
+            raise MaskForgeError(self.NODE, str(exc), input_name) from None
 
     def __call__(self, image: torch.Tensor) -> Result:
         p = self.params
@@ -153,22 +155,28 @@ class RemoveBGMaskTask(Task):
 
     def __init__(self, params: dict):
         super().__init__(params)
-        self.libs = rembg_backend.libraries(self.NODE)
         self.path = weights.resolve(self.NODE, self.params["model"], (".onnx",), folders=("rembg",))
+        self.libs = rembg_backend.libraries(self.NODE)  # after the file is found: rembg's first import is slow
+        self.session_name = rembg_backend.session_name(self.params["model"], self.params["custom_model_family"])
 
     def load(self) -> None:
         p = self.params
         device = comfy_adapter.torch_device()
-        self.session = rembg_backend.session(self.NODE, self.libs, self.path,
-                                             rembg_backend.session_name(p["model"], p["custom_model_family"]),
-                                             force_cpu=p["force_cpu"], device_index=device.index or 0)
+        self.session = rembg_backend.session(self.NODE, self.libs, self.path, self.session_name,
+                                             force_cpu=p["force_cpu"] or device.type == "cpu",
+                                             device_index=device.index or 0)
 
     def __call__(self, image: torch.Tensor) -> Result:
         p = self.params
-        alpha, foreground = rembg_backend.predict_alpha(
-            self.libs, self.session, ops.to_uint8(image), post_process=p["post_process_mask"],
-            alpha_matting=p["alpha_matting"], foreground_threshold=p["alpha_matting_foreground_threshold"],
-            background_threshold=p["alpha_matting_background_threshold"], erode_size=p["alpha_matting_erode_size"])
+        try:
+            alpha, foreground = rembg_backend.predict_alpha(
+                self.libs, self.session, ops.to_uint8(image), post_process=p["post_process_mask"],
+                alpha_matting=p["alpha_matting"], foreground_threshold=p["alpha_matting_foreground_threshold"],
+                background_threshold=p["alpha_matting_background_threshold"], erode_size=p["alpha_matting_erode_size"])
+        except rembg_backend.WrongInput as exc:
+            advice = rembg_backend.wrong_input(p["model"], self.path, self.session_name, p["custom_model_family"], exc)
+            raise MaskForgeError(self.NODE, advice,
+                                 "model" if p["model"] in REGISTRY else "custom_model_family") from None
         mask = torch.from_numpy(alpha.astype(np.float32) / 255.0)
         # The cut-out shows the matted foreground where alpha matting made one, as the node's does.
         source = image if foreground is None else torch.from_numpy(foreground.astype(np.float32) / 255.0)
@@ -176,7 +184,7 @@ class RemoveBGMaskTask(Task):
 
 
 class GrowInvertMaskTask(Task):
-    """Cleans up mask images: each file is read as a mask (``channel``), as Load Image Mask would give it."""
+    """Cleans up mask images: each file is read as a mask (``mask_channel``), as Load Image Mask would give it."""
 
     NODE, NODE_KEY = "GrowInvertMask", "MaskForgeGrowInvertMask"
     PARAMS = ("threshold", "fill_holes", "min_region_px", "grow", "corners", "feather", "feather_inside", "invert")
@@ -188,23 +196,16 @@ class GrowInvertMaskTask(Task):
 
     def __init__(self, params: dict):
         super().__init__(params)
-        if self.params["mask_channel"] not in ops.CHANNELS:
-            raise MaskForgeError(self.NODE, f"'{self.params['mask_channel']}' is not one of {', '.join(ops.CHANNELS)}",
+        p = self.params
+        if p["mask_channel"] not in ops.CHANNELS:
+            raise MaskForgeError(self.NODE, f"'{p['mask_channel']}' is not one of {', '.join(ops.CHANNELS)}",
                                  "mask_channel")
+        self.steps = ops.Cleanup(threshold=p["threshold"], fill_holes=p["fill_holes"], min_region_px=p["min_region_px"],
+                                 grow=p["grow"], round_corners=p["corners"] == "round", feather=p["feather"],
+                                 feather_inside=p["feather_inside"], invert=p["invert"])
 
     def __call__(self, image: torch.Tensor) -> Result:
-        p = self.params
-        m = ops.image_to_mask(image, p["mask_channel"])
-        if p["threshold"] > 0:
-            m = ops.threshold(m, p["threshold"])
-        if p["fill_holes"]:
-            m = ops.fill_holes(m)
-        m = ops.remove_small_regions(m, p["min_region_px"])
-        m = ops.grow(m, p["grow"], round_corners=p["corners"] == "round")
-        m = ops.feather(m, p["feather"], inside_only=p["feather_inside"])
-        if p["invert"]:
-            m = ops.invert(m)
-        return Result(m[0], None)
+        return Result(ops.clean_mask(ops.image_to_mask(image, self.params["mask_channel"])[0], self.steps), None)
 
 
 TASKS = {task.NODE: task for task in (LabelMaskTask, PromptMaskTask, RemoveBGMaskTask, GrowInvertMaskTask)}

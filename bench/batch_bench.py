@@ -9,7 +9,8 @@ For each node, ``--images`` generated images of ``--size`` px go through that lo
 first image not counted: it loads the model), then through the command's pipeline with one actor and with
 two, on one local Ray with the machine's cores. An engine run is timed twice: 'total' from the start to the
 last record (Ray's tasks and actors starting, the model loading in each actor) and 'steady' over the images
-after each actor's first one and the first quarter, once images flow. Overhead = steady time per image (one actor) / loop time per image - 1.
+after each actor's first one and the first quarter, once images flow. Overhead = steady time per image (one
+actor) / loop time per image - 1.
 
 Models: LabelMask's default (Mask2Former Swin-T) and RemoveBGMask's default (a stand-in of U²-Net's size and
 interface), built as bench/label_mask_bench.py and bench/removebg_bench.py build them: full size, random
@@ -98,7 +99,8 @@ def engine(node: str, folder: Path, out: Path, actors: int) -> dict:
     from maskforge.batch import manifest, pipeline
 
     params, _ = NODES[node]
-    job = pipeline.Job(node=node, params={**params, **({"mask_channel": "luminance"} if node == "GrowInvertMask" else {})},
+    options = {"mask_channel": "luminance"} if node == "GrowInvertMask" else {}
+    job = pipeline.Job(node=node, params={**params, **options},
                        input=str(folder), output=str(out), actors=actors, batch_size=1)
     arrivals, add = [], manifest.Manifest.add
 

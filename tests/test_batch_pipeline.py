@@ -212,7 +212,8 @@ def test_unreadable_files_fail_alone_and_an_interrupted_run_resumes(local_ray, t
         assert records[name]["files"] == {}
     for name in good:
         mask = ops.image_to_mask(loaded(folder / name, "RGBA"), "luminance")
-        expected = NODES["MaskForgeGrowInvertMask"]().run(mask, **{k: v for k, v in params.items() if k != "mask_channel"})[0]
+        node_params = {k: v for k, v in params.items() if k != "mask_channel"}
+        expected = NODES["MaskForgeGrowInvertMask"]().run(mask, **node_params)[0]
         assert np.array_equal(png(out / "masks" / name), ops.to_uint8(expected[0])), name
         assert records[name]["status"] == "ok"
     assert not [p for p in out.rglob("*") if p.is_file() and p.name.endswith(".part")]
