@@ -5,9 +5,10 @@ runs). Needs Ray (requirements-batch.txt).
 Target: for a model node at 1024 px, the engine's time per image with one actor, once running, is at most
 1.10x that of a plain loop doing the same work: read the file, decode it, run the node, write the mask PNG.
 
-For each node, ``--images`` generated images of ``--size`` px go through that loop (in this process, the
-first image not counted: it loads the model), then through the command's pipeline with one actor and with
-two, on one local Ray with the machine's cores. An engine run is timed twice: 'total' from the start to the
+For each node, ``--images`` generated images of ``--size`` px go through that loop (in this process, before Ray
+starts; the first image not counted: it loads the model), then through the command's pipeline with one actor and
+with two, on one local Ray with the machine's cores (after a small warm-up run: Ray Data starts its helper actors
+with a session's first dataset). An engine run is timed twice: 'total' from the start to the
 last record (Ray's tasks and actors starting, the model loading in each actor) and 'steady' over the images
 after each actor's first one and the first quarter, once images flow. Overhead = steady time per image (one
 actor) / loop time per image - 1.
@@ -145,21 +146,25 @@ def main() -> None:
     if "RemoveBGMask" in args.nodes:
         write_standin(models / "rembg" / "u2net.onnx")
     load = os.getloadavg()
-    pipeline.start_ray(num_cpus=os.cpu_count(), _node_ip_address="127.0.0.1")
     rows = []
     try:
+        loops = {}
+        for node in args.nodes:  # first, without Ray running, as a user's own loop would run
+            write_images(node, work / node / "images", args.images, args.size)
+            loop = node_loop(pack, node, work / node / "images", work / node / "loop")
+            loops[node] = statistics.mean(loop[1:]) if len(loop) > 1 else loop[0]
+        pipeline.start_ray(num_cpus=os.cpu_count(), _node_ip_address="127.0.0.1")
+        # Ray Data starts helper actors with its first dataset, once per session: not any image's cost.
+        write_images("GrowInvertMask", work / "warm-up", 2, 64)
+        engine("GrowInvertMask", work / "warm-up", work / "warm-up-out", 1)
         for node in args.nodes:
-            folder = work / node / "images"
-            write_images(node, folder, args.images, args.size)
-            loop = node_loop(pack, node, folder, work / node / "loop")
-            per_image = statistics.mean(loop[1:]) if len(loop) > 1 else loop[0]
-            one = engine(node, folder, work / node / "one", 1)
-            two = engine(node, folder, work / node / "two", 2)
-            rows.append((node, per_image, one, two))
-            shutil.rmtree(work / node)
+            one = engine(node, work / node / "images", work / node / "one", 1)
+            two = engine(node, work / node / "images", work / node / "two", 2)
+            rows.append((node, loops[node], one, two))
     finally:
         ray.shutdown()
         shutil.rmtree(work, ignore_errors=True)
+    load_end = os.getloadavg()
 
     lines = [
         "# Batch command benchmark",
@@ -167,8 +172,8 @@ def main() -> None:
         f"{os.cpu_count()} CPU cores, no GPU; torch {torch.__version__} ({torch.get_num_threads()} threads), Ray "
         f"{ray.__version__}; {args.images} images of {args.size}x{args.size} px per node; one actor (all cores) and "
         f"two (half each), batch size 1 (an upper bound: the command's default of 4 spreads Ray's per-call cost over "
-        f"four images). Load average (1 / 5 / 15 min) at the start: "
-        f"{' / '.join(f'{x:.1f}' for x in load)} (more than {os.cpu_count()}: other work shared the CPU).",
+        f"four images). Load average (1 / 5 / 15 min) at the start: {' / '.join(f'{x:.1f}' for x in load)}, at the end: "
+        f"{' / '.join(f'{x:.1f}' for x in load_end)} (more than {os.cpu_count()}: other work shared the CPU).",
         "",
         "| node | node in a loop (images/s) | 1 actor, steady (images/s) | 1 actor, total (images/s) "
         "| 2 actors, steady (images/s) | 2 actors, total (images/s) | overhead, 1 actor steady |",
