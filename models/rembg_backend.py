@@ -55,6 +55,16 @@ class WrongInput(ValueError):
     """The model refused the input its rembg session made: a user's file run with the wrong family."""
 
 
+def wrong_input(model: str, path: Path, session_name: str, family: str, exc: WrongInput) -> str:
+    """What to do when ``path`` refused its input: another model's file under a known name, or a user's file
+    run with the wrong ``custom_model_family``."""
+    if model in REGISTRY:
+        return (f"{path} does not take the input of rembg's '{session_name}' model ({exc}): it is another model's "
+                "file; delete it (it is then downloaded again) or replace it with the right one")
+    return (f"{path} does not take the input custom_model_family '{family}' gives it ({exc}): set "
+            "custom_model_family to the architecture the model was made for")
+
+
 @dataclass(frozen=True)
 class Libraries:
     ort: Any  # onnxruntime

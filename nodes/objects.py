@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import torch
 
 from .. import ops
@@ -18,12 +17,6 @@ RETURN_TYPES = ("MASK", "MASK", "STRING", "IMAGE", "IMAGE", "BOUNDING_BOX")
 RETURN_NAMES = ("mask", "per_object", "objects_json", "preview", "cutout", "bboxes")
 BBOXES_TOOLTIP = ("The objects' boxes as ComfyUI's BOUNDING_BOX, one list per image, each with its score and label: "
                   "for DrawBBoxes, CropByBBoxes, SAM3_Detect or another PromptMask.")
-
-
-def box_json(box) -> list[float]:
-    """A box's corners for objects_json at float32 precision, written shortest: fed back as boxes, they give
-    the same masks."""
-    return [float(str(v)) for v in np.float32(box)]
 
 
 def outputs(images: torch.Tensor, objects: list[list[dict]], masks: list[torch.Tensor], grow: int, invert: bool,

@@ -9,8 +9,8 @@ import torch
 from .. import comfy_adapter
 from ..errors import MaskForgeError
 from ..models import files, grounding_dino, management, sam, weights
+from ..models.outline import outline_objects
 from ..models.registry import REGISTRY
-from ..ops.boxes import fill_boxes, mask_extents
 from . import objects as object_outputs
 from .inputs import check_colour, check_image
 from .prompts import join_boxes, join_points, keep_best, parse_bboxes, parse_boxes, parse_coords, parse_points
@@ -169,8 +169,8 @@ class PromptMask:
                         raise MaskForgeError(NODE, str(exc), "prompt") from None
                 else:
                     found = grounding_dino.Detections()
-                image_objects, image_masks = _outline(sam_model_on_device, sam_key, images[i], found,
-                                                      point_xy, point_labels, mask_type == "box")
+                image_objects, image_masks = outline_objects(sam_model_on_device, sam_key, images[i], found,
+                                                             point_xy, point_labels, mask_type == "box")
                 if stop_on_empty_mask and not image_objects:
                     where = f"image {i + 1} of {count}" if count > 1 else "the image"
                     raise MaskForgeError(NODE, f"nothing found in {where} (stop_on_empty_mask is on); lower "
@@ -191,32 +191,6 @@ def _load(load, path, input_name):
         return load(path)
     except files.BadModelFile as exc:
         raise MaskForgeError(NODE, str(exc), input_name) from None
-
-
-def _outline(model, key, image, found, point_xy, point_labels, box_mode):
-    """The objects of one image (dicts without the image index) and their masks ``[N,H,W]``."""
-    h, w = image.shape[:2]
-    if box_mode:
-        masks = fill_boxes(found.boxes, h, w)
-        scores = [None] * len(found)
-    elif len(found) == 0 and point_xy is None:
-        return [], torch.zeros((0, h, w))
-    else:
-        embedding = sam.embed(model, image, key)
-        boxes = found.boxes if len(found) else None
-        hard, iou = sam.segment(model, embedding, boxes, point_xy, point_labels)
-        masks, scores = hard.float(), iou.tolist()
-    objects = []
-    for k in range(masks.shape[0]):
-        if len(found):
-            box, phrase, label, score = found.boxes[k].tolist(), found.phrases[k], found.labels[k], float(found.scores[k])
-        else:  # one object from the points alone: its box is the mask's extent
-            box, phrase, label, score = mask_extents(masks[k : k + 1])[0].tolist(), "points", "points", scores[k]
-        entry = {"phrase": phrase, "label": label, "score": round(score, 4), "box": object_outputs.box_json(box)}
-        if scores[k] is not None:
-            entry["mask_score"] = round(scores[k], 4)  # SAM's own estimate of the mask's IoU
-        objects.append(entry)
-    return objects, masks
 
 
 NODE_CLASS_MAPPINGS = {"MaskForgePromptMask": PromptMask}

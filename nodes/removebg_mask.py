@@ -120,8 +120,8 @@ class RemoveBGMask:
                 try:
                     alpha, foreground = rembg_backend.predict_alpha(libs, session, rgb, **refine)
                 except rembg_backend.WrongInput as exc:
-                    raise MaskForgeError(NODE, _wrong_input(model, path, session_name, custom_model_family, exc),
-                                         "model" if model in REGISTRY else "custom_model_family") from None
+                    advice = rembg_backend.wrong_input(model, path, session_name, custom_model_family, exc)
+                    raise MaskForgeError(NODE, advice, "model" if model in REGISTRY else "custom_model_family") from None
                 alpha = alpha.astype(np.float32) / 255.0
             alphas.append(alpha)
             colours.append(rgb if foreground is None else foreground)
@@ -173,14 +173,6 @@ class _GivenMask:
         from PIL import Image
 
         return [Image.fromarray(self.mask)]
-
-
-def _wrong_input(model, path, session_name, family, exc) -> str:
-    if model in REGISTRY:
-        return (f"{path} does not take the input of rembg's '{session_name}' model ({exc}): it is another model's "
-                "file; delete it (it is then downloaded again) or replace it with the right one")
-    return (f"{path} does not take the input custom_model_family '{family}' gives it ({exc}): set "
-            "custom_model_family to the architecture the model was made for")
 
 
 NODE_CLASS_MAPPINGS = {"MaskForgeRemoveBGMask": RemoveBGMask}

@@ -12,7 +12,7 @@ import torch
 
 from .. import comfy_adapter
 from ..errors import MaskForgeError
-from ..ops.boxes import clip_boxes
+from ..ops.boxes import box_json, clip_boxes
 from . import objects as object_outputs
 from .inputs import check_colour, check_image, check_mask
 from .prompts import bounding_box_lists, read_bounding_boxes
@@ -75,7 +75,7 @@ class SAM3Objects:
             boxes, scores, labels = read_bounding_boxes(NODE, frame)
             boxes = clip_boxes(boxes, h, w)
             objects.append([{"image": i, "phrase": label or "object", "label": label or "object",
-                             "score": round(score, 4), "box": object_outputs.box_json(box)}
+                             "score": round(score, 4), "box": box_json(box)}
                             for box, score, label in zip(boxes.tolist(), scores, labels)])
             per_image.append(masks[start : start + len(frame)])
             start += len(frame)
