@@ -99,6 +99,14 @@ def _unknown_hint(word: str) -> str:
     return f"unknown label '{word}' — did you mean {options}?"
 
 
+def check_found(node: str, wanted: list[str], present: list[bool], where: str = "the image") -> None:
+    """Stops with an error naming the labels of ``wanted`` not ``present`` in an image (``where``)."""
+    absent = ", ".join(f"'{label}'" for label, found in zip(wanted, present) if not found)
+    if absent:
+        raise MaskForgeError(node, f"{absent} not found in {where}; set on_missing to 'empty mask' to get an empty "
+                                   "mask instead", "labels")
+
+
 def index_of(label: str) -> int:
     """ADE20K class index of a canonical label."""
     return _INDEX[label]

@@ -17,9 +17,9 @@ import torch
 
 from .. import comfy_adapter, ops
 from ..errors import MaskForgeError
-from ..labels import index_of, parse_labels
+from ..labels import check_found, index_of, parse_labels
 from ..models import files, grounding_dino, management, rembg_backend, sam, segmentation, weights
-from ..models.outline import outline_objects
+from ..models.outline import nothing_found, outline_objects
 from ..models.registry import REGISTRY
 
 
@@ -81,10 +81,8 @@ class LabelMaskTask(Task):
         classes = segmentation.segment(self.module, self.preprocess, image, p["resolution"], p["tiled"]).cpu()
         found = classes.unsqueeze(0) == self.ids.view(-1, 1, 1)  # [labels, H, W]
         shares = found.flatten(1).float().mean(1).tolist()
-        absent = [f"'{label}'" for label, share in zip(self.wanted, shares) if not share]
-        if p["on_missing"] == "raise" and absent:
-            raise MaskForgeError(self.NODE, f"{', '.join(absent)} not found in the image; set on_missing to "
-                                            "'empty mask' to get an empty mask instead", "labels")
+        if p["on_missing"] == "raise":
+            check_found(self.NODE, self.wanted, [share > 0 for share in shares])
         mask = ops.grow(found.float(), p["grow"]).amax(0, keepdim=True)  # each label grown, then their union
         if p["invert"]:
             mask = ops.invert(mask)
@@ -113,20 +111,16 @@ class PromptMaskTask(Task):
     def load(self) -> None:
         device = management.compute_device(self.params["force_cpu"])
         path = self.detector_path
-        detector = management.get_model(str(path), lambda: self._load(grounding_dino.load, path, "detector"),
-                                        device=device, dtype=torch.float32)
+        detector = management.get_model(
+            str(path), lambda: files.load_as(self.NODE, "detector", grounding_dino.load, path),
+            device=device, dtype=torch.float32)
         self.detector = self._on_device(detector)
         self.sam = None
         if self.sam_path is not None:
-            outliner = management.get_model(self.sam_key, lambda: self._load(sam.load, self.sam_path, "sam_model"),
-                                            device=device, dtype=management.compute_dtype(device))
+            outliner = management.get_model(
+                self.sam_key, lambda: files.load_as(self.NODE, "sam_model", sam.load, self.sam_path),
+                device=device, dtype=management.compute_dtype(device))
             self.sam = self._on_device(outliner)
-
-    def _load(self, load, path, input_name):
-        try:
-            return load(path)
-        except files.BadModelFile as exc:
-            raise MaskForgeError(self.NODE, str(exc), input_name) from None
 
     def __call__(self, image: torch.Tensor) -> Result:
         p = self.params
@@ -137,8 +131,7 @@ class PromptMaskTask(Task):
             raise MaskForgeError(self.NODE, str(exc), "prompt") from None
         objects, masks = outline_objects(self.sam, self.sam_key, image, found, None, None, self.box_mode)
         if p["stop_on_empty_mask"] and not objects:
-            raise MaskForgeError(self.NODE, "nothing found in the image (stop_on_empty_mask is on); lower "
-                                            "box_threshold, change the prompt, or turn stop_on_empty_mask off")
+            raise nothing_found(self.NODE, "the image")
         union = masks.amax(0, keepdim=True) if len(masks) else torch.zeros((1, *image.shape[:2]))
         mask = ops.grow(union, p["grow"])  # the union grown, as the node's mask output
         if p["invert"]:

@@ -11,6 +11,8 @@ import json
 import zipfile
 from pathlib import Path
 
+from ..errors import MaskForgeError
+
 _HTML = (b"<!doctype html", b"<html", b"<head", b"<?xml")
 _PICKLES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 # torch.save's format before 1.6 (not a zip): a pickle of this magic number comes first.
@@ -24,6 +26,14 @@ class BadModelFile(ValueError):
     def __init__(self, message: str, detail: str = ""):
         super().__init__(message)
         self.detail = detail or message  # what is wrong, without the file's name or advice
+
+
+def load_as(node: str, input_name: str, load, path):
+    """``load(path)``, a bad model file reported as a MaskForgeError on the node's ``input_name``."""
+    try:
+        return load(path)
+    except BadModelFile as exc:
+        raise MaskForgeError(node, str(exc), input_name) from None
 
 
 def summary(exc: BaseException) -> str:

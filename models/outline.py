@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch
 
+from ..errors import MaskForgeError
 from ..ops.boxes import box_json, fill_boxes, mask_extents
 from . import sam
 
@@ -37,3 +38,9 @@ def outline_objects(model, key, image, found, point_xy, point_labels, box_mode):
             entry["mask_score"] = round(scores[k], 4)  # SAM's own estimate of the mask's IoU
         objects.append(entry)
     return objects, masks
+
+
+def nothing_found(node: str, where: str) -> MaskForgeError:
+    """The error for an image with no object when stop_on_empty_mask is on."""
+    return MaskForgeError(node, f"nothing found in {where} (stop_on_empty_mask is on); lower box_threshold, change "
+                                "the prompt, or turn stop_on_empty_mask off")

@@ -75,10 +75,7 @@ def load(node: str, path: Path, input_name: str = "model"):
     if not path.is_dir() or not config_file.exists():
         raise MaskForgeError(node, f"{path} is not a transformers model folder (it needs config.json, "
                                    "model.safetensors and preprocessor_config.json)", input_name)
-    try:
-        model_type = files.read_json(config_file).get("model_type")
-    except files.BadModelFile as exc:
-        raise MaskForgeError(node, str(exc), input_name) from None
+    model_type = files.load_as(node, input_name, files.read_json, config_file).get("model_type")
     if model_type == "mask2former":
         model_class = transformers.Mask2FormerForUniversalSegmentation
     elif model_type in transformers.models.auto.modeling_auto.MODEL_FOR_SEMANTIC_SEGMENTATION_MAPPING_NAMES:
@@ -86,10 +83,7 @@ def load(node: str, path: Path, input_name: str = "model"):
     else:
         raise MaskForgeError(node, f"{path.name} is a '{model_type}' model; LabelMask runs SegFormer, Mask2Former "
                                    "and other transformers semantic-segmentation models", input_name)
-    try:
-        module = files.load_pretrained(model_class, path)
-    except files.BadModelFile as exc:
-        raise MaskForgeError(node, str(exc), input_name) from None
+    module = files.load_as(node, input_name, lambda folder: files.load_pretrained(model_class, folder), path)
     check_classes(node, module.config, path.name, input_name)
     return module, Preprocess.from_folder(path)
 

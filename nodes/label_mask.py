@@ -9,7 +9,7 @@ from .. import comfy_adapter, ops
 from ..ops.annotate import default_font, palette
 from ..ops.boxes import mask_extents, to_bounding_boxes
 from ..errors import MaskForgeError
-from ..labels import index_of, parse_labels
+from ..labels import check_found, index_of, parse_labels
 from ..models import management, segmentation, weights
 from ..models.registry import REGISTRY
 from .inputs import check_image, image_output, mask_output
@@ -123,12 +123,8 @@ def _label_boxes(grown: torch.Tensor, found: torch.Tensor, wanted: list[str]) ->
 def _raise_if_missing(found: torch.Tensor, wanted: list[str]) -> None:
     count = found.shape[0]
     for i in range(count):
-        absent = [label for label, present in zip(wanted, found[i].flatten(1).any(1).tolist()) if not present]
-        if absent:
-            names = ", ".join(f"'{a}'" for a in absent)
-            where = f"image {i + 1} of {count}" if count > 1 else "the image"
-            raise MaskForgeError(NODE, f"{names} not found in {where}; set on_missing to 'empty mask' to get an "
-                                       "empty mask instead", "labels")
+        check_found(NODE, wanted, found[i].flatten(1).any(1).tolist(), f"image {i + 1} of {count}" if count > 1 else
+                    "the image")
 
 
 def _preview(image: torch.Tensor, found: torch.Tensor, wanted: list[str]) -> torch.Tensor:

@@ -9,7 +9,7 @@ import torch
 from .. import comfy_adapter
 from ..errors import MaskForgeError
 from ..models import files, grounding_dino, management, sam, weights
-from ..models.outline import outline_objects
+from ..models.outline import nothing_found, outline_objects
 from ..models.registry import REGISTRY
 from . import objects as object_outputs
 from .inputs import check_colour, check_image
@@ -143,14 +143,14 @@ class PromptMask:
         found_by = None
         if given is None and phrases:
             path = weights.resolve(NODE, detector, folders=("grounding-dino",), input_name="detector")
-            found_by = management.get_model(str(path), lambda: _load(grounding_dino.load, path, "detector"), device=device,
-                                            dtype=torch.float32)
+            found_by = management.get_model(str(path), lambda: files.load_as(NODE, "detector", grounding_dino.load, path),
+                                            device=device, dtype=torch.float32)
         outliner, sam_key = None, None
         if mask_type == "segment":
             path = weights.resolve(NODE, sam_model, folders=("sam2", "sams"), input_name="sam_model")
             sam_key = str(path)
-            outliner = management.get_model(sam_key, lambda: _load(sam.load, path, "sam_model"), device=device,
-                                            dtype=management.compute_dtype(device))
+            outliner = management.get_model(sam_key, lambda: files.load_as(NODE, "sam_model", sam.load, path),
+                                            device=device, dtype=management.compute_dtype(device))
 
         objects, masks = [], []  # per image: list of object dicts, [N,H,W] masks
         bar = comfy_adapter.progress_bar(count)
@@ -172,9 +172,7 @@ class PromptMask:
                 image_objects, image_masks = outline_objects(sam_model_on_device, sam_key, images[i], found,
                                                              point_xy, point_labels, mask_type == "box")
                 if stop_on_empty_mask and not image_objects:
-                    where = f"image {i + 1} of {count}" if count > 1 else "the image"
-                    raise MaskForgeError(NODE, f"nothing found in {where} (stop_on_empty_mask is on); lower "
-                                               "box_threshold, change the prompt, or turn stop_on_empty_mask off")
+                    raise nothing_found(NODE, f"image {i + 1} of {count}" if count > 1 else "the image")
                 objects.append([{"image": i, **o} for o in image_objects])
                 masks.append(image_masks)
                 bar.update_absolute(i + 1, count)
@@ -183,14 +181,6 @@ class PromptMask:
 
 def _given(text: str | None) -> bool:
     return bool(text and text.strip())
-
-
-def _load(load, path, input_name):
-    """``load(path)``, a bad model file reported on ``input_name``."""
-    try:
-        return load(path)
-    except files.BadModelFile as exc:
-        raise MaskForgeError(NODE, str(exc), input_name) from None
 
 
 NODE_CLASS_MAPPINGS = {"MaskForgePromptMask": PromptMask}
