@@ -64,6 +64,22 @@ def test_actors_take_one_gpu_each_or_share_the_cpus_leaving_room_for_reading_and
     assert pipeline.resources_plan(job, [{"CPU": 16}] * 3)["num_cpus"] == 15.5
 
 
+def test_a_local_ray_keeps_idle_workers_for_every_read_and_write_task(monkeypatch):
+    """Ray's default keeps one idle worker per CPU; beyond that each short task started a new worker."""
+    calls = []
+    monkeypatch.setattr(pipeline, "require_ray", lambda: type("Ray", (), {"init": staticmethod(
+        lambda **kwargs: calls.append(kwargs))}))
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.delenv("RAY_num_workers_soft_limit", raising=False)
+    pipeline.start_ray(num_cpus=2)
+    assert calls[-1]["_system_config"]["num_workers_soft_limit"] >= 2 / pipeline.IO_CPUS + 2
+    pipeline.start_ray("ray://head:10001")  # a cluster's own settings are its own
+    assert "_system_config" not in calls[-1]
+    monkeypatch.setenv("RAY_num_workers_soft_limit", "3")  # nor is a limit the user set
+    pipeline.start_ray(num_cpus=2)
+    assert "_system_config" not in calls[-1]
+
+
 def test_ray_workers_import_the_pack_by_path_without_running_its_init():
     hook = pipeline._pack_loader("maskforge_in_a_worker", str(pipeline.PACK_DIR))
     try:
