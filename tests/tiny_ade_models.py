@@ -15,6 +15,7 @@ class histograms themselves.
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import tempfile
 from functools import cache
@@ -52,7 +53,9 @@ def mask2former_config():
 def _built(name: str) -> Path:
     import transformers
 
-    folder = Path(tempfile.mkdtemp(prefix="maskforge-ade-")) / name
+    session = tempfile.mkdtemp(prefix="maskforge-ade-")
+    atexit.register(shutil.rmtree, session, True)
+    folder = Path(session) / name
     torch.manual_seed(0)
     if name.startswith("mask2former"):
         model = transformers.Mask2FormerForUniversalSegmentation(mask2former_config())
