@@ -15,8 +15,20 @@ from .inputs import image_output, mask_output
 
 RETURN_TYPES = ("MASK", "MASK", "STRING", "IMAGE", "IMAGE", "BOUNDING_BOX")
 RETURN_NAMES = ("mask", "per_object", "objects_json", "preview", "cutout", "bboxes")
-BBOXES_TOOLTIP = ("The objects' boxes as ComfyUI's BOUNDING_BOX, one list per image, each with its score and label: "
-                  "for DrawBBoxes, CropByBBoxes, SAM3_Detect or another PromptMask.")
+
+
+def output_tooltips(fields: str) -> tuple[str, ...]:
+    """The outputs' tooltips, for objects described by ``fields`` (e.g. "phrase, label")."""
+    return (
+        "All objects of each image together (after grow and invert); 1 = inpaint here.",
+        "One mask per object, grown but not inverted, image by image in the order of objects_json.",
+        f"The objects: image index, {fields}, score, box [x0, y0, x1, y1] in pixels. Feeds the boxes input of a "
+        "PromptMask.",
+        f"The image with each object tinted and its box, {fields.split(', ')[0]} and score drawn.",
+        "The image where the mask is 1, background_colour where it is 0.",
+        "The objects' boxes as ComfyUI's BOUNDING_BOX, one list per image, each with its score and label: for "
+        "DrawBBoxes, CropByBBoxes, SAM3_Detect or a PromptMask.",
+    )
 
 
 def outputs(images: torch.Tensor, objects: list[list[dict]], masks: list[torch.Tensor], grow: int, invert: bool,

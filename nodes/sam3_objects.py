@@ -31,15 +31,7 @@ class SAM3Objects:
     FUNCTION = "run"
     RETURN_TYPES = object_outputs.RETURN_TYPES
     RETURN_NAMES = object_outputs.RETURN_NAMES
-    OUTPUT_TOOLTIPS = (
-        "All objects of each image together (after grow and invert); 1 = inpaint here.",
-        "One mask per object, grown but not inverted, image by image in the order of objects_json.",
-        "The objects: image index, label, score, box [x0, y0, x1, y1] in pixels. Feeds the boxes input of a "
-        "PromptMask.",
-        "The image with each object tinted and its box, label and score drawn.",
-        "The image where the mask is 1, background_colour where it is 0.",
-        object_outputs.BBOXES_TOOLTIP,
-    )
+    OUTPUT_TOOLTIPS = object_outputs.output_tooltips("label")
 
     @classmethod
     def INPUT_TYPES(cls):
