@@ -37,11 +37,7 @@ class FileServer:
                 elif body is None:
                     self.send_error(404)
                 else:
-                    self.send_response(200)
-                    self.send_header("Content-Type", "application/octet-stream")
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
+                    send(self, body)
 
             def log_message(self, *args):
                 pass
@@ -61,6 +57,15 @@ class FileServer:
         self.release.set()
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def send(handler, body: bytes, content_type: str = "application/octet-stream") -> None:
+    """A whole 200 answer with ``body``: what the server gives for a file it holds."""
+    handler.send_response(200)
+    handler.send_header("Content-Type", content_type)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
 
 
 def stall(server: FileServer, first: bytes = b"", announced: int = 1000):
@@ -98,14 +103,7 @@ def cut_short(body: bytes, announced: int):
 def page(html: bytes = b"<!DOCTYPE html><html><body>Sign in</body></html>", content_type: str = "text/html"):
     """A web page where a file was expected."""
 
-    def answer(handler):
-        handler.send_response(200)
-        handler.send_header("Content-Type", content_type)
-        handler.send_header("Content-Length", str(len(html)))
-        handler.end_headers()
-        handler.wfile.write(html)
-
-    return answer
+    return lambda handler: send(handler, html, content_type)
 
 
 def redirect(location: str, code: int = 302):

@@ -6,7 +6,8 @@ import time
 import pytest
 
 from maskforge.models import download
-from tests.file_server import FileServer, cut_short, onnx_bytes, page, redirect, safetensors_bytes, silent, stall
+from tests.file_server import (FileServer, cut_short, onnx_bytes, page, redirect, safetensors_bytes, send, silent,
+                               stall)
 
 ONNX = onnx_bytes()
 SHA = ("sha256", hashlib.sha256(ONNX).hexdigest())
@@ -149,10 +150,7 @@ def test_a_failed_download_keeps_the_folders_that_were_there(file_server, tmp_pa
 def test_two_runs_downloading_one_file_share_one_download(file_server, tmp_path):
     def slow(handler):
         time.sleep(0.5)
-        handler.send_response(200)
-        handler.send_header("Content-Length", str(len(ONNX)))
-        handler.end_headers()
-        handler.wfile.write(ONNX)
+        send(handler, ONNX)
 
     file_server.files["/m.onnx"] = slow
     target = tmp_path / "rembg" / "m.onnx"
@@ -177,10 +175,7 @@ def test_a_waiting_run_downloads_itself_when_the_first_one_failed(file_server, t
             time.sleep(0.3)
             handler.send_error(503)
         else:
-            handler.send_response(200)
-            handler.send_header("Content-Length", str(len(ONNX)))
-            handler.end_headers()
-            handler.wfile.write(ONNX)
+            send(handler, ONNX)
 
     file_server.files["/m.onnx"] = first_fails
     target = tmp_path / "rembg" / "m.onnx"
